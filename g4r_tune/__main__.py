@@ -1,0 +1,3 @@
+from g4r_tune.cli import main
+
+raise SystemExit(main())
