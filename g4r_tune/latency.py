@@ -137,8 +137,10 @@ class TopNScorer:
             self.w_t16 = augmented.t().contiguous().half()  # (H+1, N)
             self.x16 = torch.ones(1, hidden + 1, dtype=torch.float16, device=w.device)
             self.scores16 = torch.empty(1, n_items, dtype=torch.float16, device=w.device)
-            # |fp16 score - exact| <= (2u + u + fp32 accumulation) * sum_h |x_h W_ih| <= c * ||x|| * max_i ||W_i||
-            self.max_row_norm = float(augmented.norm(dim=1).max())
+            # |fp16 score - exact| <= (2u + u + fp32 accumulation) * (sum_h |x_h W_ih| + |b_i|)
+            #                      <= c * (||x|| * max_i ||W_i|| + max_i |b_i|)   (Cauchy-Schwarz)
+            self.max_row_norm = float(w.norm(dim=1).max())
+            self.max_abs_bias = float(self.bias.abs().max())
             self.error_factor = 4.0 * _FP16_UNIT_ROUNDOFF + (hidden + 1) * 2.0**-23
 
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
@@ -160,7 +162,7 @@ class TopNScorer:
         best_values, order = torch.topk(exact, self.top_n, sorted=True)
         # Any item outside the shortlist scores <= the last float16 value + bound; it cannot enter the top-n
         # while that is below the n-th exact score.
-        bound = self.error_factor * float(self.x16.float().norm()) * self.max_row_norm
+        bound = self.error_factor * (float(out.norm()) * self.max_row_norm + self.max_abs_bias)
         if self.shortlist < self.scores16.shape[1] and float(short_values[-1]) + 2 * bound >= float(best_values[-1]):
             return None
         return candidates[order]

@@ -1,0 +1,130 @@
+"""What the report measures or loads beyond the result files: checkpoint latency, dataset statistics, Optuna
+parameter importances. Each returns plain data; failures become notes in the report, never lost work."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from g4r_tune.data.sessions import SessionData
+from g4r_tune.errors import G4RTuneError
+from g4r_tune.report.reader import Experiment, TrialResult
+
+
+def resolve_data_path(exp: Experiment, key: str) -> Path | None:
+    """``spec.data.<key>`` as an existing file: absolute, relative to the working directory, or to the folder
+    the experiment folder lives in (where the spec was usually run from)."""
+    data = exp.spec.get("data") or {}
+    value = data.get(key) if isinstance(data, dict) else None
+    if not value or not isinstance(value, str):
+        return None
+    raw = Path(value).expanduser()
+    for candidate in (raw, exp.path / raw, exp.path.parent / raw, exp.path.parent.parent / raw):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def dataset_stats(data: SessionData) -> dict[str, Any]:
+    """The T6.1 figures users compare between train_valid and train_full."""
+    support = np.sort(data.item_support())[::-1]
+    lengths = data.session_lengths
+    n_top1 = max(int(np.ceil(0.01 * len(support))), 1)
+    return {
+        "events": data.n_events,
+        "sessions": data.n_sessions,
+        "items": data.n_items,
+        "mean session length": float(lengths.mean()) if len(lengths) else 0.0,
+        "median session length": float(np.median(lengths)) if len(lengths) else 0.0,
+        "events on top 1% items": float(support[:n_top1].sum() / max(support.sum(), 1)),
+        "most popular item (events)": int(support[0]) if len(support) else 0,
+        "least popular item (events)": int(support[-1]) if len(support) else 0,
+        "days": float((data.times.max() - data.times.min()) / 86400.0) if data.n_events else 0.0,
+    }
+
+
+def load_stats(path: Path) -> dict[str, Any]:
+    from g4r_tune.data.loader import load_sessions
+
+    return dataset_stats(load_sessions(path).data)
+
+
+@dataclass(frozen=True)
+class CheckpointLatency:
+    trial_id: str
+    stats: dict[str, Any]  # LatencyStats.to_dict()
+    sessions: str  # where the replayed clicks came from
+
+
+def measure_checkpoint(
+    trial: TrialResult, sessions_path: Path | None, *, n_requests: int, threads: int, warmup: int = 300,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckpointLatency | None:
+    """Latency of a trial's checkpoint on the validation clicks (random clicks when that file is unavailable)."""
+    from g4r_tune.checkpoint import load_checkpoint
+    from g4r_tune.latency import measure_latency, synthetic_sessions
+
+    folder = trial.checkpoint_dir()
+    if folder is None:
+        return None
+    ckpt = load_checkpoint(folder)
+    data, source = None, "random clicks (validation file not found)"
+    if sessions_path is not None:
+        from g4r_tune.data.loader import load_sessions
+
+        data = load_sessions(sessions_path, ckpt.item_index).data
+        source = f"{sessions_path.name} click by click"
+        if data.n_events == 0:
+            data = None
+    if data is None:
+        data = synthetic_sessions(ckpt.model.n_items, n_sessions=2000, seed=0)
+    stats = measure_latency(
+        ckpt.model, data, n_requests=n_requests, warmup=warmup, threads=threads,
+        item_ids=ckpt.item_index.ids, progress=progress,
+    )
+    return CheckpointLatency(trial.trial_id, stats.to_dict(), source)
+
+
+def architecture_key(config: dict[str, Any]) -> str:
+    """Latency depends on the architecture (and item count), not the weights: trials sharing it share a figure."""
+    keys = ("layers", "embedding", "constrained_embedding")
+    return "|".join(f"{k}={config.get(k)}" for k in keys)
+
+
+def param_importances(exp: Experiment) -> tuple[dict[str, float], str | None]:
+    """Optuna's default (fANOVA) importances on the persisted journal study; (importances, note on failure).
+
+    The journal is copied to a temporary folder first so that reading never writes into the experiment folder.
+    """
+    journal = exp.journal_path
+    if journal is None:
+        return {}, "no optuna_journal.log in the experiment folder"
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="g4r_journal_"))
+    try:
+        copy = tmp / journal.name
+        shutil.copyfile(journal, copy)
+        storage = JournalStorage(JournalFileBackend(str(copy)))
+        names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
+        if not names:
+            return {}, "the Optuna journal holds no study"
+        name = exp.name if exp.name in names else names[0]
+        study = optuna.load_study(study_name=name, storage=storage)
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) < 2:
+            return {}, f"parameter importances need >= 2 completed trials; the study has {len(complete)}"
+        values = optuna.importance.get_param_importances(study)
+        return {k: float(v) for k, v in values.items()}, None
+    except (G4RTuneError, RuntimeError, ValueError, KeyError, OSError) as err:
+        return {}, f"parameter importances unavailable: {err}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
