@@ -18,16 +18,19 @@ from g4r_tune.report.reader import Experiment, TrialResult
 
 
 def resolve_data_path(exp: Experiment, key: str) -> Path | None:
-    """``spec.data.<key>`` as an existing file: absolute, relative to the working directory, or to the folder
-    the experiment folder lives in (where the spec was usually run from)."""
+    """The ``key`` split file (train / valid / train_full / test) as an existing file: the search's recorded
+    ``data_files`` first (generated data lives in the experiment folder), then ``spec.data.<key>``; absolute,
+    relative to the working directory, or to the folders around the experiment folder."""
     data = exp.spec.get("data") or {}
-    value = data.get(key) if isinstance(data, dict) else None
-    if not value or not isinstance(value, str):
-        return None
-    raw = Path(value).expanduser()
-    for candidate in (raw, exp.path / raw, exp.path.parent / raw, exp.path.parent.parent / raw):
-        if candidate.is_file():
-            return candidate.resolve()
+    recorded = exp.search.get("data_files") or {}
+    for value in (recorded.get(key) if isinstance(recorded, dict) else None, data.get(key) if isinstance(data, dict) else None):
+        if not value or not isinstance(value, str):
+            continue
+        raw = Path(value).expanduser()
+        for candidate in (raw, exp.path / raw, exp.path / "data" / raw.name, exp.path.parent / raw,
+                          exp.path.parent.parent / raw):
+            if candidate.is_file():
+                return candidate.resolve()
     return None
 
 
