@@ -59,7 +59,9 @@ def trials_table(exp: Experiment) -> pd.DataFrame:
         if exp.metric not in row:
             row[exp.metric] = float(best[exp.metric]) if best is not None else None
         for key, value in trial.config.items():
-            row[f"config.{key}"] = "/".join(map(str, value)) if isinstance(value, list | tuple) else value
+            if isinstance(value, list | tuple):  # layers: one size as a number, stacks as the reference's "a/b"
+                value = value[0] if len(value) == 1 else "/".join(map(str, value))
+            row[f"config.{key}"] = value
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -251,7 +251,9 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
     if params and len(f.table):
         cols = {p: [None if _missing(v) else v for v in f.table[f"config.{p}"]] for p in params}
         quality = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
-        save("params", plots.params_figure(cols, quality, f.metric))
+        space = f.exp.spec.get("space") or {}
+        log_params = [p for p in params if isinstance(space.get(p), dict) and space[p].get("log")]
+        save("params", plots.params_figure(cols, quality, f.metric, log_params))
 
 
 def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:

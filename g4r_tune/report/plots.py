@@ -87,8 +87,11 @@ def importance_figure(importances: Mapping[str, float]) -> Figure:
     return fig
 
 
-def params_figure(columns: Mapping[str, Sequence[Any]], quality: Sequence[float | None], metric: str) -> Figure:
-    """One small scatter per searched parameter: the trial's best metric against the parameter's value."""
+def params_figure(
+    columns: Mapping[str, Sequence[Any]], quality: Sequence[float | None], metric: str, log_scale: Sequence[str] = ()
+) -> Figure:
+    """One small scatter per searched parameter: the trial's best metric against the parameter's value
+    (log x axis for parameters searched on a log scale)."""
     names = list(columns)
     n_cols = min(3, max(len(names), 1))
     n_rows = max(math.ceil(len(names) / n_cols), 1)
@@ -99,6 +102,8 @@ def params_figure(columns: Mapping[str, Sequence[Any]], quality: Sequence[float 
         numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs)
         if numeric:
             ax.scatter(xs, [p[1] for p in pairs], s=16, color="#5b84b1")
+            if name in log_scale and xs and min(xs) > 0:
+                ax.set_xscale("log")
         else:
             cats = sorted({str(x) for x in xs})
             ax.scatter([cats.index(str(x)) for x in xs], [p[1] for p in pairs], s=16, color="#5b84b1")
