@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from g4r_tune.config import TIE_MODES
 from g4r_tune.errors import ConfigError, DataError, G4RTuneError
@@ -100,7 +101,8 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
     tests = {path: load_sessions(path, train.data.item_index) for path in args.test}  # fail before training
     for path, loaded in tests.items():
         _print_loaded(console, "test", path, loaded)
-    console.print(f"[bold]params[/] ({source}): {params.to_param_string()}", highlight=False)
+    params_line = f"[bold]params[/] ({escape(str(source))}): {params.to_param_string()}"
+    console.print(params_line, highlight=False, soft_wrap=True)
 
     report: dict[str, Any] = {
         "command": "train",
@@ -137,7 +139,7 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
                     record["eval"][path] = result.as_metrics()
                     k = max(eval_config.cutoffs)
                     line += f"  [{Path(path).name}] Recall@{k} {result.recall[k]:.4f} MRR@{k} {result.mrr[k]:.4f}"
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
             report["epochs"].append(record)
             _write_json(args.json, report)  # after every epoch: a crash later loses nothing finished
     except TrainingDiverged as err:
@@ -149,7 +151,7 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
         extra = {"train": str(args.train_path), "epochs": trainer.epoch, "seed": runtime.seed}
         folder = save_checkpoint(args.save, trainer.model, params, train.data.item_index, extra=extra)
         report["saved"] = str(folder)
-        console.print(f"saved model to {folder}", highlight=False)
+        console.print(f"saved model to {folder}", highlight=False, markup=False)
     for path, loaded in tests.items():
         result = _evaluate_loaded(trainer.model, loaded, eval_config)
         _print_result(console, path, result)
@@ -182,7 +184,7 @@ def _train_epoch_with_progress(trainer, n_epochs: int, console: Console):
         TextColumn("events"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("train", total=None)
         return trainer.train_epoch(progress=lambda done, total: bar.update(task, completed=done, total=total))
 
@@ -205,7 +207,8 @@ def run_eval(args: argparse.Namespace, console: Console) -> int:
         torch.set_num_threads(runtime.threads)
     _require_files(args.test)
     loaded = load_checkpoint(args.model_path, device=device)
-    console.print(f"[bold]model[/] {args.model_path}: {loaded.params.to_param_string()}", highlight=False)
+    model_line = f"[bold]model[/] {escape(str(args.model_path))}: {loaded.params.to_param_string()}"
+    console.print(model_line, highlight=False, soft_wrap=True)
     report: dict[str, Any] = {
         "command": "eval",
         "model": str(args.model_path),
@@ -253,30 +256,33 @@ def _data_summary(path: str, loaded) -> dict[str, Any]:
 
 def _print_loaded(console: Console, role: str, path: str, loaded) -> None:
     data = loaded.data
-    text = f"[bold]{role}[/] {path}: {data.n_events:,} events, {data.n_sessions:,} sessions"
+    text = f"[bold]{role}[/] {escape(str(path))}: {data.n_events:,} events, {data.n_sessions:,} sessions"
     text += (
         f", {data.n_items:,} items"
         if role == "train"
         else f", {loaded.n_dropped_unknown:,} unknown-item events dropped"
     )
-    console.print(text, highlight=False)
+    console.print(text, highlight=False, soft_wrap=True)
     for note in loaded.notes:
-        console.print(f"  [dim]{note}[/]", highlight=False)
+        console.print(f"  [dim]{escape(note)}[/]", highlight=False, soft_wrap=True)
 
 
 def _print_result(console: Console, path: str, result) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{path}", caption=(
-        f"{result.n_predictions:,} predictions, {result.n_dropped_unknown:,} unknown-item events dropped, "
-        f"ties: {result.ties}, {result.seconds:.1f} s"
-    ))  # fmt: skip
+    table = Table(title=escape(str(path)), title_justify="left")
     table.add_column("K", justify="right")
     table.add_column("Recall@K", justify="right")
     table.add_column("MRR@K", justify="right")
     for k in sorted(result.recall):
         table.add_row(str(k), f"{result.recall[k]:.4f}", f"{result.mrr[k]:.4f}")
     console.print(table)
+    console.print(
+        f"{result.n_predictions:,} predictions, {result.n_dropped_unknown:,} unknown-item events dropped, "
+        f"ties: {result.ties}, {result.seconds:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _write_json(path: str | None, payload: dict[str, Any]) -> None:
