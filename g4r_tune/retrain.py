@@ -12,7 +12,7 @@ from typing import Any
 
 from g4r_tune.config import EvalConfig, Hyperparams, RuntimeConfig
 from g4r_tune.data.sessions import SessionData
-from g4r_tune.errors import DataError, SearchError
+from g4r_tune.errors import DataError, G4RTuneError, SearchError
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,26 @@ def run_final_check(
     finally:
         if started:
             ray.shutdown()
+
+
+def run_final_check_serial(
+    configs: Sequence[Hyperparams], train_path: Path, test_path: Path, seeds: Sequence[int], *,
+    progress: Callable[[str], None] | None = None,
+) -> list[FinalCheck]:
+    """The same check one retrain after another in this process (no Ray): for small data and tests."""
+    train, test, dropped = load_split(train_path, test_path)
+    results = []
+    for i, params in enumerate(configs):
+        check = FinalCheck(params)
+        for seed in seeds:
+            try:
+                check.runs.append(retrain_and_evaluate(params, train, test, int(seed), n_dropped_unknown=dropped))
+            except G4RTuneError as err:
+                check.errors.append(f"seed {seed}: {err}")
+        if progress is not None:
+            progress(f"final check: config {i + 1}/{len(configs)} done")
+        results.append(check)
+    return results
 
 
 def _task(params: dict[str, Any], train: SessionData, test: SessionData, seed: int, dropped: int) -> SeedRun:
