@@ -88,6 +88,7 @@ table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
 th,td{border:1px solid #ccd;padding:.25em .55em;text-align:right}th{background:#eef1f6}
 td:first-child,th:first-child{text-align:left}caption{caption-side:top;text-align:left;font-style:italic;padding:.2em 0}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}code,pre{background:#f4f5f8;padding:.1em .3em;border-radius:3px}
+div.scroll{overflow-x:auto;max-width:100%}
 pre{padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}nav a{margin-right:.8em}
 """
 
@@ -112,7 +113,8 @@ def to_html(doc: Document) -> str:
             rows = "".join(
                 "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>" for row in block.rows
             )
-            body.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            table = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            body.append(f'<div class="scroll">{table}</div>')  # wide tables scroll, the page does not
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
             body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
