@@ -256,7 +256,8 @@ def _connect_ray(spec: SearchSpec, experiment_dir: Path) -> None:
     """Connect to ``ray.address`` when one is given (never starting a local Ray instead), else start a local one."""
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+    _quiet_logs(experiment_dir)
+    kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "include_dashboard": False}
     try:
         if spec.ray.address:
             ray.init(address=spec.ray.address, **kwargs)
@@ -265,7 +266,6 @@ def _connect_ray(spec: SearchSpec, experiment_dir: Path) -> None:
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = spec.ray.address or "a local Ray"
         raise SearchError(f"could not connect to Ray at {where!r}: {err}") from None
-    _quiet_logs(experiment_dir)
 
 
 def _quiet_logs(experiment_dir: Path) -> None:
@@ -276,6 +276,7 @@ def _quiet_logs(experiment_dir: Path) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     for name in ("ray", "ray.tune", "ray.train", "optuna", "g4r_tune"):
         logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
         for old in list(logger.handlers):
             if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
                 logger.removeHandler(old)
