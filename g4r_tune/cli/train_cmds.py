@@ -270,7 +270,8 @@ def _print_loaded(console: Console, role: str, path: str, loaded) -> None:
 def _print_result(console: Console, path: str, result) -> None:
     from rich.table import Table
 
-    table = Table(title=escape(str(path)), title_justify="left")
+    console.print(f"[bold]results[/] {escape(str(path))}", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("K", justify="right")
     table.add_column("Recall@K", justify="right")
     table.add_column("MRR@K", justify="right")
