@@ -47,8 +47,15 @@ def naive_latency(model: GRU4Rec, data: SessionData, n_requests: int, warmup: in
             del top
             if i >= warmup:
                 timings[i - warmup] = elapsed
-    return summarize_timings(timings, variant="stateful", device="cpu", threads=torch.get_num_threads(),
-                             n_items=model.n_items, top_n=20, precision="naive float32")
+    return summarize_timings(
+        timings,
+        variant="stateful",
+        device="cpu",
+        threads=torch.get_num_threads(),
+        n_items=model.n_items,
+        top_n=20,
+        precision="naive float32",
+    )
 
 
 def sessions_for(n_items: int, test_path: str | None) -> SessionData:
@@ -71,8 +78,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
-          f"{args.requests} timed requests after {args.warmup} warm-up, {PARAMS}")
+    print(
+        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+        f"{args.requests} timed requests after {args.warmup} warm-up, {PARAMS}"
+    )
     print("| n_items | variant | p50 ms | p95 ms | p99 ms | p99.9 ms | mean ms | max ms | req/s | p99 vs naive |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for n_items in args.items:
@@ -80,17 +89,41 @@ def main() -> None:
         data = sessions_for(n_items, args.test)
         runs = [("naive", naive_latency(model, data, args.requests, args.warmup))]
         for precision in ("float32", "float16"):
-            runs.append((precision, measure_latency(model, data, n_requests=args.requests, warmup=args.warmup,
-                                                    threads=args.threads, precision=precision)))
-        runs.append(("stateless float32", measure_latency(model, data, n_requests=args.requests // 4,
-                                                          warmup=args.warmup // 4, threads=args.threads,
-                                                          stateless=True)))
+            runs.append(
+                (
+                    precision,
+                    measure_latency(
+                        model,
+                        data,
+                        n_requests=args.requests,
+                        warmup=args.warmup,
+                        threads=args.threads,
+                        precision=precision,
+                    ),
+                )
+            )
+        runs.append(
+            (
+                "stateless float32",
+                measure_latency(
+                    model,
+                    data,
+                    n_requests=args.requests // 4,
+                    warmup=args.warmup // 4,
+                    threads=args.threads,
+                    stateless=True,
+                ),
+            )
+        )
         base = runs[0][1].p99_ms
         for name, s in runs:
             extra = f" ({s.fallbacks} fallbacks)" if s.precision == "float16" else ""
-            print(f"| {n_items:,} | {name}{extra} | {s.p50_ms:.3f} | {s.p95_ms:.3f} | {s.p99_ms:.3f} | "
-                  f"{s.p999_ms:.3f} | {s.mean_ms:.3f} | {s.max_ms:.3f} | {s.requests_per_second:,.0f} | "
-                  f"{base / s.p99_ms:.2f}x |", flush=True)
+            print(
+                f"| {n_items:,} | {name}{extra} | {s.p50_ms:.3f} | {s.p95_ms:.3f} | {s.p99_ms:.3f} | "
+                f"{s.p999_ms:.3f} | {s.mean_ms:.3f} | {s.max_ms:.3f} | {s.requests_per_second:,.0f} | "
+                f"{base / s.p99_ms:.2f}x |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,14 @@ def percentile_nearest_rank(sorted_values: np.ndarray, q: float) -> float:
 
 
 def summarize_timings(
-    timings_ns: np.ndarray, *, variant: str, device: str, threads: int, n_items: int, top_n: int, precision: str,
+    timings_ns: np.ndarray,
+    *,
+    variant: str,
+    device: str,
+    threads: int,
+    n_items: int,
+    top_n: int,
+    precision: str,
     fallbacks: int = 0,
 ) -> LatencyStats:
     """Percentiles (nearest rank), mean, max and throughput of per-request timings in nanoseconds."""
@@ -115,7 +122,11 @@ class TopNScorer:
     """
 
     def __init__(
-        self, weights: torch.Tensor, bias: torch.Tensor, top_n: int = 20, precision: str = "float32",
+        self,
+        weights: torch.Tensor,
+        bias: torch.Tensor,
+        top_n: int = 20,
+        precision: str = "float32",
         shortlist: int = 64,
     ) -> None:
         if precision not in PRECISIONS:
@@ -231,8 +242,14 @@ def measure_latency(
         if was_training and hasattr(model, "train"):
             model.train()
     return summarize_timings(
-        timings, variant="stateless" if stateless else "stateful", device=_describe_device(torch_device),
-        threads=threads, n_items=int(weights.shape[0]), top_n=top_n, precision=precision, fallbacks=scorer.fallbacks,
+        timings,
+        variant="stateless" if stateless else "stateful",
+        device=_describe_device(torch_device),
+        threads=threads,
+        n_items=int(weights.shape[0]),
+        top_n=top_n,
+        precision=precision,
+        fallbacks=scorer.fallbacks,
     )
 
 
@@ -240,7 +257,12 @@ class _Replayer:
     """Replays clicks through model + scorer, carrying one hidden state per live session."""
 
     def __init__(
-        self, model: ServableModel, data: SessionData, scorer: TopNScorer, device: torch.device, stateless: bool,
+        self,
+        model: ServableModel,
+        data: SessionData,
+        scorer: TopNScorer,
+        device: torch.device,
+        stateless: bool,
         item_ids: np.ndarray | None,
     ) -> None:
         self.model, self.data, self.scorer, self.device = model, data, scorer, device
@@ -263,7 +285,9 @@ class _Replayer:
                 for pos in range(start, start + req.position + 1):
                     out, hidden = self.model.step(self.items[pos : pos + 1], hidden)
             else:
-                out, self.hidden = self.model.step(self.items[start + req.position : start + req.position + 1], self.hidden)
+                out, self.hidden = self.model.step(
+                    self.items[start + req.position : start + req.position + 1], self.hidden
+                )
             top = self.scorer(out)
             if sync is not None:
                 sync()

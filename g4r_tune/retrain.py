@@ -36,8 +36,14 @@ class FinalCheck:
 
 
 def retrain_and_evaluate(
-    params: Hyperparams, train: SessionData, test: SessionData, seed: int, *, threads: int = 1,
-    n_dropped_unknown: int = 0, eval_config: EvalConfig = EvalConfig(),
+    params: Hyperparams,
+    train: SessionData,
+    test: SessionData,
+    seed: int,
+    *,
+    threads: int = 1,
+    n_dropped_unknown: int = 0,
+    eval_config: EvalConfig | None = None,
 ) -> SeedRun:
     """Train ``params`` (its ``n_epochs``) on ``train`` with ``seed`` and evaluate on ``test``. Ray-free."""
     from g4r_tune.evaluate import evaluate
@@ -47,7 +53,7 @@ def retrain_and_evaluate(
     trainer = Trainer(params, train, RuntimeConfig(device="cpu", threads=threads, seed=seed))
     trainer.fit()
     seconds = time.perf_counter() - start
-    result = evaluate(trainer.model, test, eval_config, n_dropped_unknown=n_dropped_unknown)
+    result = evaluate(trainer.model, test, eval_config or EvalConfig(), n_dropped_unknown=n_dropped_unknown)
     metrics = {f"recall@{k}": float(v) for k, v in result.recall.items()}
     metrics |= {f"mrr@{k}": float(v) for k, v in result.mrr.items()}
     return SeedRun(seed=seed, metrics=metrics, train_seconds=seconds, epochs=trainer.epoch)
@@ -65,8 +71,14 @@ def load_split(train_path: Path, test_path: Path) -> tuple[SessionData, SessionD
 
 
 def run_final_check(
-    configs: Sequence[Hyperparams], train_path: Path, test_path: Path, seeds: Sequence[int], *,
-    address: str | None = None, num_cpus: int | None = None, progress: Callable[[str], None] | None = None,
+    configs: Sequence[Hyperparams],
+    train_path: Path,
+    test_path: Path,
+    seeds: Sequence[int],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[FinalCheck]:
     """Every (config, seed) pair as one Ray task (1 CPU, 1 thread); the data goes to the object store once.
 
@@ -78,8 +90,13 @@ def run_final_check(
     train, test, dropped = load_split(train_path, test_path)
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
         started = True
     try:
         train_ref, test_ref = ray.put(train), ray.put(test)
@@ -111,7 +128,11 @@ def run_final_check(
 
 
 def run_final_check_serial(
-    configs: Sequence[Hyperparams], train_path: Path, test_path: Path, seeds: Sequence[int], *,
+    configs: Sequence[Hyperparams],
+    train_path: Path,
+    test_path: Path,
+    seeds: Sequence[int],
+    *,
     progress: Callable[[str], None] | None = None,
 ) -> list[FinalCheck]:
     """The same check one retrain after another in this process (no Ray): for small data and tests."""

@@ -30,45 +30,92 @@ ERROR_REASON = "TrainingDiverged: training diverged: loss is nan at epoch 2, ste
 def config_of(layers: int, lr: float, momentum: float) -> dict[str, Any]:
     from g4r_tune.config import Hyperparams
 
-    return Hyperparams(loss="bpr-max", layers=(layers,), batch_size=16, n_epochs=MAX_EPOCHS, learning_rate=lr,
-                       momentum=momentum, n_sample=64, bpreg=1.5).to_dict()
+    return Hyperparams(
+        loss="bpr-max",
+        layers=(layers,),
+        batch_size=16,
+        n_epochs=MAX_EPOCHS,
+        learning_rate=lr,
+        momentum=momentum,
+        n_sample=64,
+        bpreg=1.5,
+    ).to_dict()
 
 
 def epoch_row(trial_id: str, epoch: int, recall20: float, seconds: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"epoch": epoch, "training_iteration": epoch, "trial_id": trial_id, "loss": 1.0 / epoch,
-                           "epoch_seconds": seconds, "events_per_second": 1000.0 / seconds,
-                           "node_ip": "127.0.0.1", "node_id": "n1"}
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "training_iteration": epoch,
+        "trial_id": trial_id,
+        "loss": 1.0 / epoch,
+        "epoch_seconds": seconds,
+        "events_per_second": 1000.0 / seconds,
+        "node_ip": "127.0.0.1",
+        "node_id": "n1",
+    }
     for k, share in ((1, 0.25), (5, 0.6), (10, 0.8), (20, 1.0)):
         row[f"recall@{k}"] = round(recall20 * share, 6)
         row[f"mrr@{k}"] = round(recall20 * share * 0.4, 6)
     return row
 
 
-def build_experiment(root: Path, name: str = "fixture_bprmax", *, with_checkpoints: bool = True,
-                     n_items: int = 120, data_name: str = "fixture") -> Path:
+def build_experiment(
+    root: Path,
+    name: str = "fixture_bprmax",
+    *,
+    with_checkpoints: bool = True,
+    n_items: int = 120,
+    data_name: str = "fixture",
+) -> Path:
     """Write the experiment folder ``root/name`` (and its data under ``root/data``); returns its path."""
     from g4r_tune.data.synthetic import SynthConfig, write_synthetic_splits
 
     exp = root / name
     exp.mkdir(parents=True)
-    splits = write_synthetic_splits(root / "data" / data_name, SynthConfig(n_items=n_items, n_sessions=500, days=6,
-                                                                            seed=3), name=data_name)
-    files = {"train": str(splits.train_tr), "valid": str(splits.train_valid), "train_full": str(splits.train_full),
-             "test": str(splits.test)}
-    spec = {"name": name, "data": {"train": files["train"], "valid": files["valid"]},
-            "fixed": {"loss": "bpr-max", "batch_size": 16, "n_sample": 64, "bpreg": 1.5},
-            "space": {"layers": {"type": "int", "low": 16, "high": 64, "step": 16},
-                      "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
-                      "momentum": {"type": "float", "low": 0.0, "high": 0.5}},
-            "metric": "recall@20", "search": {"num_samples": 6, "max_concurrent": 2, "seed": 7},
-            "asha": {"max_epochs": MAX_EPOCHS, "grace_period": 1, "reduction_factor": 2},
-            "report": {"top_k": 3, "latency": {"p99_budget_ms": 100.0}}}
+    splits = write_synthetic_splits(
+        root / "data" / data_name, SynthConfig(n_items=n_items, n_sessions=500, days=6, seed=3), name=data_name
+    )
+    files = {
+        "train": str(splits.train_tr),
+        "valid": str(splits.train_valid),
+        "train_full": str(splits.train_full),
+        "test": str(splits.test),
+    }
+    spec = {
+        "name": name,
+        "data": {"train": files["train"], "valid": files["valid"]},
+        "fixed": {"loss": "bpr-max", "batch_size": 16, "n_sample": 64, "bpreg": 1.5},
+        "space": {
+            "layers": {"type": "int", "low": 16, "high": 64, "step": 16},
+            "learning_rate": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+            "momentum": {"type": "float", "low": 0.0, "high": 0.5},
+        },
+        "metric": "recall@20",
+        "search": {"num_samples": 6, "max_concurrent": 2, "seed": 7},
+        "asha": {"max_epochs": MAX_EPOCHS, "grace_period": 1, "reduction_factor": 2},
+        "report": {"top_k": 3, "latency": {"p99_budget_ms": 100.0}},
+    }
     (exp / "g4r_spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    (exp / "g4r_search.json").write_text(json.dumps({
-        "name": name, "metric": "recall@20", "mode": "max", "seed": 7, "max_concurrent": 2, "max_epochs": MAX_EPOCHS,
-        "grace_period": 1, "reduction_factor": 2, "num_samples": 6, "started": "2026-12-03T10:00:00",
-        "finished": "2026-12-03T10:01:00", "wall_seconds": 60.0, "status": "FINISHED",
-        "data_files": {"train": files["train"], "valid": files["valid"]}}))
+    (exp / "g4r_search.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "metric": "recall@20",
+                "mode": "max",
+                "seed": 7,
+                "max_concurrent": 2,
+                "max_epochs": MAX_EPOCHS,
+                "grace_period": 1,
+                "reduction_factor": 2,
+                "num_samples": 6,
+                "started": "2026-12-03T10:00:00",
+                "finished": "2026-12-03T10:01:00",
+                "wall_seconds": 60.0,
+                "status": "FINISHED",
+                "data_files": {"train": files["train"], "valid": files["valid"]},
+            }
+        )
+    )
     records = []
     for trial_id, (status, early, layers, lr, mom, recalls, secs) in TRIALS.items():
         tdir = exp / f"trial_{trial_id}"
@@ -79,9 +126,19 @@ def build_experiment(root: Path, name: str = "fixture_bprmax", *, with_checkpoin
         (tdir / "params.json").write_text(json.dumps(config))
         if with_checkpoints and status != "ERROR":
             _checkpoint(tdir / f"checkpoint_{len(rows) - 1:06d}", config, splits.train_tr)
-        records.append({"trial_id": trial_id, "status": status, "stopped_early": early, "epochs": len(rows),
-                        "config": config, "error": ERROR_REASON if status == "ERROR" else None,
-                        "node_ip": "127.0.0.1", "node_id": "n1", "trial_dir": tdir.name})
+        records.append(
+            {
+                "trial_id": trial_id,
+                "status": status,
+                "stopped_early": early,
+                "epochs": len(rows),
+                "config": config,
+                "error": ERROR_REASON if status == "ERROR" else None,
+                "node_ip": "127.0.0.1",
+                "node_id": "n1",
+                "trial_dir": tdir.name,
+            }
+        )
     (exp / "g4r_trials.json").write_text(json.dumps(records[::-1], indent=1))  # any order: the reader sorts
     _journal(exp / "optuna_journal.log", name)
     return exp
@@ -105,15 +162,24 @@ def _journal(path: Path, name: str) -> None:
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, direction="maximize",
-                                storage=JournalStorage(JournalFileBackend(str(path))))
-    dists = {"layers": IntDistribution(16, 64, step=16), "learning_rate": FloatDistribution(0.01, 1.0, log=True),
-             "momentum": FloatDistribution(0.0, 0.5)}
+    study = optuna.create_study(
+        study_name=name, direction="maximize", storage=JournalStorage(JournalFileBackend(str(path)))
+    )
+    dists = {
+        "layers": IntDistribution(16, 64, step=16),
+        "learning_rate": FloatDistribution(0.01, 1.0, log=True),
+        "momentum": FloatDistribution(0.0, 0.5),
+    }
     for status, early, layers, lr, mom, recalls, _ in TRIALS.values():
         if status == "ERROR":
             continue
         state = TrialState.PRUNED if early else TrialState.COMPLETE
-        study.add_trial(create_trial(
-            params={"layers": layers, "learning_rate": lr, "momentum": mom}, distributions=dists,
-            value=None if early else recalls[-1], state=state,
-            intermediate_values={i + 1: v for i, v in enumerate(recalls)}))
+        study.add_trial(
+            create_trial(
+                params={"layers": layers, "learning_rate": lr, "momentum": mom},
+                distributions=dists,
+                value=None if early else recalls[-1],
+                state=state,
+                intermediate_values={i + 1: v for i, v in enumerate(recalls)},
+            )
+        )

@@ -90,7 +90,10 @@ def test_scorer_rejects_bad_settings() -> None:
 
 def test_replay_cycles_sessions_click_by_click() -> None:
     data = SessionData(
-        np.array([0, 1, 2, 3, 4], dtype=np.int64), np.array([0, 2, 5]), np.arange(5.0), np.array([10, 11]),
+        np.array([0, 1, 2, 3, 4], dtype=np.int64),
+        np.array([0, 2, 5]),
+        np.arange(5.0),
+        np.array([10, 11]),
         ItemIndex(np.arange(5)),
     )
     got = [(r.session, r.position) for r in replay_requests(data, 7)]

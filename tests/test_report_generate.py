@@ -13,8 +13,16 @@ from g4r_tune.cli import main
 from g4r_tune.report import generate_report
 from g4r_tune.retrain import run_final_check_serial
 
-SECTIONS = ("## Summary", "## Top 3 configurations", "## Latency budget", "## Convergence and early stopping",
-            "## Early stopping (ASHA)", "## Search insight", "## Trials that errored", "## Final check on held-out data")
+SECTIONS = (
+    "## Summary",
+    "## Top 3 configurations",
+    "## Latency budget",
+    "## Convergence and early stopping",
+    "## Early stopping (ASHA)",
+    "## Search insight",
+    "## Trials that errored",
+    "## Final check on held-out data",
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +37,15 @@ def report(built: tuple[Path, Path]):
     root, exp = built
     # the spec names train_full/test: the final check retrains for real (serially here; Ray in the slow test)
     spec = exp / "g4r_spec.yaml"
-    text = spec.read_text().replace("  valid:", f"  train_full: {root}/data/fixture/fixture_train_full.tsv\n"
-                                                f"  test: {root}/data/fixture/fixture_test.tsv\n  valid:")
+    text = spec.read_text().replace(
+        "  valid:",
+        f"  train_full: {root}/data/fixture/fixture_train_full.tsv\n"
+        f"  test: {root}/data/fixture/fixture_test.tsv\n  valid:",
+    )
     spec.write_text(text)
-    result = generate_report([exp], root / "out", top_k=3, latency_requests=300, final_seeds=2,
-                             final_runner=run_final_check_serial)
+    result = generate_report(
+        [exp], root / "out", top_k=3, latency_requests=300, final_seeds=2, final_runner=run_final_check_serial
+    )
     return result
 
 
@@ -57,8 +69,23 @@ def test_top_table_golden_with_latency(report) -> None:
     assert [r.split(" | ")[1] for r in rows] == ["t_00002", "t_00000", "t_00005"]
     cells = rows[0].strip("| ").split(" | ")
     # rank, trial, layers, lr, momentum, R@1, R@5, R@10, R@20, M@1, M@5, M@10, M@20, epoch, s/epoch, 4 x latency
-    assert cells[:15] == ["1", "t_00002", "64", "0.0800", "0.3000", "0.1000", "0.2400", "0.3200", "0.4000", "0.0400",
-                          "0.0960", "0.1280", "0.1600", "3", "2.0000"]
+    assert cells[:15] == [
+        "1",
+        "t_00002",
+        "64",
+        "0.0800",
+        "0.3000",
+        "0.1000",
+        "0.2400",
+        "0.3200",
+        "0.4000",
+        "0.0400",
+        "0.0960",
+        "0.1280",
+        "0.1600",
+        "3",
+        "2.0000",
+    ]
     latency = [float(c) for c in cells[15:19]]
     assert 0 < latency[0] <= latency[1] <= latency[2] <= latency[3]
 
@@ -66,8 +93,16 @@ def test_top_table_golden_with_latency(report) -> None:
 def test_trials_csv(report) -> None:
     table = pd.read_csv(report.trials_csv)
     assert len(table) == len(TRIALS)
-    assert set(table.columns) >= {"trial_id", "status", "recall@20", "mrr@20", "best_epoch", "p99_ms",
-                                  "config.layers", "experiment"}
+    assert set(table.columns) >= {
+        "trial_id",
+        "status",
+        "recall@20",
+        "mrr@20",
+        "best_epoch",
+        "p99_ms",
+        "config.layers",
+        "experiment",
+    }
     assert table.set_index("trial_id").loc["t_00003", "error"].startswith("TrainingDiverged")
 
 
@@ -86,8 +121,18 @@ def test_tuned_yaml_round_trips_through_train_config(report, built, tmp_path: Pa
     root, _ = built
     assert [p.name for p in report.tuned] == ["1.yaml", "2.yaml", "3.yaml"]
     out = tmp_path / "train.json"
-    code = main(["train", str(root / "data/fixture/fixture_train_tr.tsv"), "--config", str(report.tuned[0]),
-                 "--json", str(out), "--threads", "1"])
+    code = main(
+        [
+            "train",
+            str(root / "data/fixture/fixture_train_tr.tsv"),
+            "--config",
+            str(report.tuned[0]),
+            "--json",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     assert code == 0
     trained = json.loads(out.read_text())["params"]
     status, early, layers, lr, mom, recalls, _ = TRIALS["t_00002"]
@@ -108,15 +153,21 @@ def test_cli_report_over_two_experiments_has_the_comparison(built, tmp_path: Pat
         rec["config"]["loss"] = "top1"
     (other / "g4r_trials.json").write_text(json.dumps(records))
     out = tmp_path / "cmp"
-    code = main(["report", str(exp), str(other), "--out", str(out), "--top-k", "2", "--latency-requests", "100",
-                 "--no-final"])
+    code = main(
+        ["report", str(exp), str(other), "--out", str(out), "--top-k", "2", "--latency-requests", "100", "--no-final"]
+    )
     assert code == 0
     md = (out / "report.md").read_text()
     comparison = md.split("## Comparison: dataset x loss")[1].split("\n## ")[0]
-    rows = [line.strip("| ").split(" | ") for line in comparison.splitlines() if line.startswith("| fixture")
-            or line.startswith("| other")]
-    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("fixture", "bpr-max", "fixture_bprmax", "0.4000"),
-                                                        ("other", "top1", "fixture_top1", "0.4000")]
+    rows = [
+        line.strip("| ").split(" | ")
+        for line in comparison.splitlines()
+        if line.startswith("| fixture") or line.startswith("| other")
+    ]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("fixture", "bpr-max", "fixture_bprmax", "0.4000"),
+        ("other", "top1", "fixture_top1", "0.4000"),
+    ]
     assert (out / "tuned" / "fixture_top1" / "2.yaml").is_file()
     assert "## fixture_top1: Latency budget" in md
 

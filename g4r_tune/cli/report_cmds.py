@@ -27,17 +27,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("experiments", nargs="+", metavar="EXPERIMENT_DIR", help="experiment folder(s)")
     rep.add_argument("--out", metavar="DIR", help="output folder (default reports/<experiment name>)")
-    rep.add_argument("--top-k", type=int, default=None, metavar="N", help="configurations in the top table (default "
-                     "the spec's report.top_k, else 3)")
-    rep.add_argument("--latency-requests", type=int, default=10_000, metavar="N",
-                     help="timed requests per checkpoint (default 10000)")
+    rep.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="configurations in the top table (default the spec's report.top_k, else 3)",
+    )
+    rep.add_argument(
+        "--latency-requests",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="timed requests per checkpoint (default 10000)",
+    )
     rep.add_argument("--threads", type=int, default=1, help="threads for the latency measurement (default 1)")
     rep.add_argument("--p99-budget-ms", type=float, default=None, help="override the spec's p99 budget")
     rep.add_argument("--no-latency", action="store_true", help="skip the checkpoint latency measurements")
     rep.add_argument("--no-final", action="store_true", help="skip the final retrain on train_full / test")
     rep.add_argument("--seeds", type=int, default=None, metavar="N", help="seeds of the final check (default 3)")
-    rep.add_argument("--tolerance", type=float, default=0.001,
-                     help="convergence tolerance, relative to the best value (default 0.001 = 0.1%%)")
+    rep.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.001,
+        help="convergence tolerance, relative to the best value (default 0.001 = 0.1%%)",
+    )
     rep.set_defaults(func=run_report)
 
     lat = sub.add_parser(
@@ -53,8 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     lat.add_argument("--warmup", type=int, default=500, help="untimed warm-up requests (default 500)")
     lat.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     lat.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    lat.add_argument("--precision", choices=("float32", "float16"), default="float32",
-                     help="float16: half-precision scores + exact float32 re-rank (same top 20)")
+    lat.add_argument(
+        "--precision",
+        choices=("float32", "float16"),
+        default="float32",
+        help="float16: half-precision scores + exact float32 re-rank (same top 20)",
+    )
     lat.add_argument("--top", type=int, default=20, help="recommendations per request (default 20)")
     lat.add_argument("--no-stateless", action="store_true", help="skip the stateless variant")
     lat.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
@@ -63,26 +81,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace, console: Console) -> int:
     from g4r_tune.report import generate_report
-    from g4r_tune.report.reader import read_experiment
 
     experiments = [Path(p) for p in args.experiments]
-    top_k = args.top_k
-    if top_k is None:
-        spec_top = (read_experiment(experiments[0]).spec.get("report") or {}).get("top_k")
-        top_k = int(spec_top) if spec_top else 3
-    if top_k < 1:
+    top_k = args.top_k  # None: each spec's report.top_k
+    if top_k is not None and top_k < 1:
         raise ConfigError(f"--top-k is {top_k}, but must be >= 1")
     if args.latency_requests < 1:
         raise ConfigError(f"--latency-requests is {args.latency_requests}, but must be >= 1")
     out = Path(args.out) if args.out else Path("reports") / "_".join(p.resolve().name for p in experiments)
     result = generate_report(
-        experiments, out, top_k=top_k, latency=not args.no_latency, latency_requests=args.latency_requests,
-        latency_threads=args.threads, p99_budget_ms=args.p99_budget_ms, final_check=not args.no_final,
-        final_seeds=args.seeds, tolerance=args.tolerance,
+        experiments,
+        out,
+        top_k=top_k,
+        latency=not args.no_latency,
+        latency_requests=args.latency_requests,
+        latency_threads=args.threads,
+        p99_budget_ms=args.p99_budget_ms,
+        final_check=not args.no_final,
+        final_seeds=args.seeds,
+        tolerance=args.tolerance,
         progress=lambda msg: console.print(f"[dim]{escape(msg)}[/]", highlight=False),
     )
-    console.print(f"[bold green]report:[/] {escape(str(result.html))}  (markdown: {escape(str(result.markdown))})",
-                  highlight=False)
+    console.print(
+        f"[bold green]report:[/] {escape(str(result.html))}  (markdown: {escape(str(result.markdown))})",
+        highlight=False,
+    )
     for path in result.tuned:
         console.print(f"  tuned config: {escape(str(path))}", highlight=False)
     return 0
@@ -105,25 +128,48 @@ def run_latency(args: argparse.Namespace, console: Console) -> int:
             continue
         label = "stateless" if stateless else "stateful"
         with console.status(f"timing {args.requests} {label} requests") if console.is_terminal else _Null():
-            runs.append(measure_latency(
-                ckpt.model, loaded.data, n_requests=args.requests, warmup=args.warmup, top_n=args.top,
-                threads=args.threads, device=args.device, precision=args.precision, stateless=stateless,
-                item_ids=ckpt.item_index.ids))
+            runs.append(
+                measure_latency(
+                    ckpt.model,
+                    loaded.data,
+                    n_requests=args.requests,
+                    warmup=args.warmup,
+                    top_n=args.top,
+                    threads=args.threads,
+                    device=args.device,
+                    precision=args.precision,
+                    stateless=stateless,
+                    item_ids=ckpt.item_index.ids,
+                )
+            )
     first = runs[0]
-    console.print(f"{escape(str(args.model_path))}: {first.n_items:,} items, layers {list(ckpt.params.layers)}, "
-                  f"device {first.device}, {first.threads} thread(s), torch {first.torch_version}, "
-                  f"{first.precision}, top {first.top_n}; dropped {loaded.n_dropped_unknown} unknown-item clicks",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"{escape(str(args.model_path))}: {first.n_items:,} items, layers {list(ckpt.params.layers)}, "
+        f"device {first.device}, {first.threads} thread(s), torch {first.torch_version}, "
+        f"{first.precision}, top {first.top_n}; dropped {loaded.n_dropped_unknown} unknown-item clicks",
+        highlight=False,
+        soft_wrap=True,
+    )
     table = Table("per request", *(s.variant for s in runs), title="top-20 latency", title_justify="left")
-    for label, attr in (("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"), ("p99 ms", "p99_ms"), ("p99.9 ms", "p999_ms"),
-                        ("mean ms", "mean_ms"), ("max ms", "max_ms")):
+    for label, attr in (
+        ("p50 ms", "p50_ms"),
+        ("p95 ms", "p95_ms"),
+        ("p99 ms", "p99_ms"),
+        ("p99.9 ms", "p999_ms"),
+        ("mean ms", "mean_ms"),
+        ("max ms", "max_ms"),
+    ):
         table.add_row(label, *(f"{getattr(s, attr):.3f}" for s in runs))
     table.add_row("requests/s", *(f"{s.requests_per_second:,.0f}" for s in runs))
     table.add_row("requests timed", *(f"{s.n_requests:,}" for s in runs))
     console.print(table)
     if args.json:
-        Path(args.json).write_text(json.dumps({"model": str(args.model_path), "test": str(args.test),
-                                               "results": [s.to_dict() for s in runs]}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {"model": str(args.model_path), "test": str(args.test), "results": [s.to_dict() for s in runs]},
+                indent=2,
+            )
+        )
     return 0
 
 

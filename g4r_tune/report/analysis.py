@@ -16,8 +16,38 @@ CUTOFFS: tuple[int, ...] = (1, 5, 10, 20)
 METRIC_COLUMNS: tuple[str, ...] = tuple(f"{m}@{k}" for m in ("recall", "mrr") for k in CUTOFFS)
 
 # Student t 0.975 quantiles for 1..30 degrees of freedom (two-sided 95% interval); beyond 30 the normal 1.96.
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 
 
 def is_better(a: float, b: float, mode: str) -> bool:
@@ -138,7 +168,9 @@ def convergence(trial: TrialResult, metric: str, mode: str, tolerance: float = 0
     best_value = float(best[metric])
     slack = tolerance * abs(best_value)
     first = next(
-        r for r in rows if (float(r[metric]) >= best_value - slack if mode == "max" else float(r[metric]) <= best_value + slack)
+        r
+        for r in rows
+        if (float(r[metric]) >= best_value - slack if mode == "max" else float(r[metric]) <= best_value + slack)
     )
     seconds = [float(r.get("epoch_seconds", 0.0) or 0.0) for r in trial.history]
     first_index = trial.history.index(first)
@@ -186,7 +218,11 @@ def best_so_far(values: Sequence[float | None], mode: str) -> list[float | None]
     out: list[float | None] = []
     current: float | None = None
     for v in values:
-        if v is not None and not (isinstance(v, float) and math.isnan(v)) and (current is None or is_better(v, current, mode)):
+        if (
+            v is not None
+            and not (isinstance(v, float) and math.isnan(v))
+            and (current is None or is_better(v, current, mode))
+        ):
             current = float(v)
         out.append(current)
     return out

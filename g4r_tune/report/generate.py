@@ -23,7 +23,7 @@ FinalRunner = Callable[..., list[Any]]  # the signature of g4r_tune.retrain.run_
 
 @dataclass(frozen=True)
 class ReportOptions:
-    top_k: int = 3
+    top_k: int | None = None  # None: the spec's report.top_k (default 3)
     latency: bool = True
     latency_requests: int = 10_000
     latency_threads: int = 1
@@ -43,25 +43,39 @@ class ReportResult:
     tuned: list[Path] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
 
+    def __str__(self) -> str:
+        return str(self.html)
+
 
 def generate_report(
-    experiment_dirs: Sequence[str | Path], out_dir: str | Path, *, options: ReportOptions | None = None,
-    final_runner: FinalRunner | None = None, progress: Progress | None = None, **overrides: Any,
+    experiment_dirs: str | Path | Sequence[str | Path],
+    out_dir: str | Path | None = None,
+    *,
+    options: ReportOptions | None = None,
+    final_runner: FinalRunner | None = None,
+    progress: Progress | None = None,
+    **overrides: Any,
 ) -> ReportResult:
     """Write the report for one or more experiment folders into ``out_dir``; returns the written paths.
 
     ``overrides`` are ReportOptions fields (``top_k=5``...). ``final_runner`` defaults to
     `g4r_tune.retrain.run_final_check` (Ray tasks), called only when the spec names train_full and test.
     """
+    if isinstance(experiment_dirs, str | Path):
+        experiment_dirs = [experiment_dirs]
     opts = options or ReportOptions()
     if overrides:
         opts = ReportOptions(**{**opts.__dict__, **overrides})
-    if opts.top_k < 1:
+    if opts.top_k is not None and opts.top_k < 1:
         raise ReportError(f"top_k is {opts.top_k}, but must be >= 1")
     if not experiment_dirs:
         raise ReportError("no experiment folder given")
     say = progress or (lambda _msg: None)
-    out = Path(out_dir)
+    out = (
+        Path(out_dir)
+        if out_dir is not None
+        else Path("reports") / "_".join(Path(d).resolve().name for d in experiment_dirs)
+    )
     (out / "plots").mkdir(parents=True, exist_ok=True)
     experiments = [read_experiment(d) for d in experiment_dirs]
     several = len(experiments) > 1
@@ -79,19 +93,31 @@ def generate_report(
     if several:
         doc.add(*sections.comparison(comparison_rows(all_facts)))
     for f in all_facts:
-        doc.add(*sections.summary(f), *sections.top_k_table(f), *sections.latency_budget(f),
-                *sections.convergence(f), *sections.early_stopping(f),
-                *sections.search_insight(f, f.importance_note),
-                *sections.errors(f), *sections.final_check(f))
+        doc.add(
+            *sections.summary(f),
+            *sections.top_k_table(f),
+            *sections.latency_budget(f),
+            *sections.convergence(f),
+            *sections.early_stopping(f),
+            *sections.search_insight(f, f.importance_note),
+            *sections.errors(f),
+            *sections.final_check(f),
+        )
     md_path, html_path, csv_path = out / "report.md", out / "report.html", out / "trials.csv"
     md_path.write_text(to_markdown(doc, out), encoding="utf-8")
     html_path.write_text(to_html(doc), encoding="utf-8")
     pd.concat([f.table.assign(experiment=f.exp.name) for f in all_facts], ignore_index=True).to_csv(
-        csv_path, index=False)
+        csv_path, index=False
+    )
     say(f"report written to {html_path}")
-    return ReportResult(out, md_path, html_path, csv_path,
-                        tuned=[p for f in all_facts for _, p, _ in f.tuned],
-                        plots=[p for f in all_facts for p in f.plots.values()])
+    return ReportResult(
+        out,
+        md_path,
+        html_path,
+        csv_path,
+        tuned=[p for f in all_facts for _, p, _ in f.tuned],
+        plots=[p for f in all_facts for p in f.plots.values()],
+    )
 
 
 def _analyse(exp: Experiment, opts: ReportOptions, label: str) -> Facts:
@@ -101,8 +127,17 @@ def _analyse(exp: Experiment, opts: ReportOptions, label: str) -> Facts:
     ranked = analysis.rank_trials(table, exp.metric, exp.mode) if len(table) else table
     report_spec = exp.spec.get("report") or {}
     budget_ms = opts.p99_budget_ms or float((report_spec.get("latency") or {}).get("p99_budget_ms", 100.0))
-    facts = Facts(exp=exp, label=label, table=table, ranked=ranked, budget=analysis.budget(exp, table),
-                  top_k=opts.top_k, p99_budget_ms=budget_ms, tolerance=opts.tolerance)
+    top_k = opts.top_k or int(report_spec.get("top_k") or 3)
+    facts = Facts(
+        exp=exp,
+        label=label,
+        table=table,
+        ranked=ranked,
+        budget=analysis.budget(exp, table),
+        top_k=top_k,
+        p99_budget_ms=budget_ms,
+        tolerance=opts.tolerance,
+    )
     for split in ("train", "valid"):
         path = measure.resolve_data_path(exp, split)
         if path is not None:
@@ -111,14 +146,13 @@ def _analyse(exp: Experiment, opts: ReportOptions, label: str) -> Facts:
             except G4RTuneError as err:
                 facts.notes.append(f"statistics of {path} unavailable: {err}")
     by_id = {t.trial_id: t for t in exp.trials}
-    for trial_id in ranked["trial_id"].head(opts.top_k) if len(ranked) else []:
+    for trial_id in ranked["trial_id"].head(top_k) if len(ranked) else []:
         conv = analysis.convergence(by_id[trial_id], exp.metric, exp.mode, opts.tolerance)
         if conv is not None:
             facts.convergences.append(conv)
     grace = int(exp.search.get("grace_period") or (exp.spec.get("asha") or {}).get("grace_period") or 1)
     rf = float(exp.search.get("reduction_factor") or (exp.spec.get("asha") or {}).get("reduction_factor") or 3)
-    facts.rungs = analysis.early_stopping_by_rung(table, analysis.asha_rungs(exp.max_epochs, grace, rf),
-                                                  exp.max_epochs)
+    facts.rungs = analysis.early_stopping_by_rung(table, analysis.asha_rungs(exp.max_epochs, grace, rf), exp.max_epochs)
     facts.importances, facts.importance_note = measure.param_importances(exp)
     return facts
 
@@ -129,20 +163,24 @@ def _measure_latency(f: Facts, opts: ReportOptions, say: Progress) -> None:
         return
     by_id = {t.trial_id: t for t in f.exp.trials}
     sessions_path = measure.resolve_data_path(f.exp, "valid")
-    targets = list(f.ranked["trial_id"].head(opts.top_k))
+    targets = list(f.ranked["trial_id"].head(f.top_k))
     arch_of = {r["trial_id"]: measure.architecture_key(by_id[r["trial_id"]].config) for _, r in f.ranked.iterrows()}
     seen = {arch_of[t] for t in targets}
     for trial_id in f.ranked["trial_id"]:
-        if arch_of[trial_id] not in seen and len(seen) < opts.top_k + opts.latency_max_architectures \
-                and by_id[trial_id].checkpoint_dir() is not None:
+        if (
+            arch_of[trial_id] not in seen
+            and len(seen) < f.top_k + opts.latency_max_architectures
+            and by_id[trial_id].checkpoint_dir() is not None
+        ):
             seen.add(arch_of[trial_id])
             targets.append(trial_id)
     timed: dict[str, dict[str, Any]] = {}
     for i, trial_id in enumerate(targets, start=1):
         say(f"latency {i}/{len(targets)}: {trial_id}")
         try:
-            result = measure.measure_checkpoint(by_id[trial_id], sessions_path, n_requests=opts.latency_requests,
-                                                threads=opts.latency_threads)
+            result = measure.measure_checkpoint(
+                by_id[trial_id], sessions_path, n_requests=opts.latency_requests, threads=opts.latency_threads
+            )
         except G4RTuneError as err:
             f.notes.append(f"latency of {trial_id} not measured: {err}")
             continue
@@ -182,8 +220,13 @@ def _write_tuned(f: Facts, folder: Path) -> None:
             continue
         metrics = {m: float(row[m]) for m in analysis.METRIC_COLUMNS if m in row and not pd.isna(row[m])}
         path = write_tuned_config(
-            folder / f"{rank}.yaml", params, name=f.exp.name, source=str(f.exp.path), trial_id=str(row["trial_id"]),
-            metrics=metrics, epochs=int(row["epochs"]),
+            folder / f"{rank}.yaml",
+            params,
+            name=f.exp.name,
+            source=str(f.exp.path),
+            trial_id=str(row["trial_id"]),
+            metrics=metrics,
+            epochs=int(row["epochs"]),
             notes=f"rank {rank} by validation {f.metric}; n_epochs = the epoch of its best validation score",
         )
         f.tuned.append((rank, path, params.to_param_string()))
@@ -214,11 +257,22 @@ def _final_check(f: Facts, opts: ReportOptions, runner: FinalRunner | None, say:
     for rank, ((_, row), result) in enumerate(zip(top.iterrows(), results, strict=True), start=1):
         test_stats = {m: analysis.mean_ci95(result.values(m)) for m in ("recall@20", "mrr@20") if result.values(m)}
         secs = [r.train_seconds for r in result.runs]
-        f.final_rows.append(FinalRow(rank, str(row["trial_id"]), result.params.n_epochs, float(row[f.metric]),
-                                     test_stats, len(result.runs), sum(secs) / len(secs) if secs else None,
-                                     list(result.errors)))
-    f.final_note = (f"Top {len(configs)} configs retrained on `{train_full.name}` for their best epoch count with "
-                    f"seeds {seeds}, evaluated on `{test.name}` (search: train on train_tr, score on valid).")
+        f.final_rows.append(
+            FinalRow(
+                rank,
+                str(row["trial_id"]),
+                result.params.n_epochs,
+                float(row[f.metric]),
+                test_stats,
+                len(result.runs),
+                sum(secs) / len(secs) if secs else None,
+                list(result.errors),
+            )
+        )
+    f.final_note = (
+        f"Top {len(configs)} configs retrained on `{train_full.name}` for their best epoch count with "
+        f"seeds {seeds}, evaluated on `{test.name}` (search: train on train_tr, score on valid)."
+    )
 
 
 def _plots(f: Facts, folder: Path, prefix: str) -> None:
@@ -232,16 +286,31 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
     curves = []
     for conv in f.convergences:
         hist = by_id[conv.trial_id].history
-        curves.append((conv.trial_id, [int(r.get("epoch", r.get("training_iteration", 0))) for r in hist],
-                       [r.get(f.metric) for r in hist], [r.get("loss") for r in hist], conv.first_epoch))
+        curves.append(
+            (
+                conv.trial_id,
+                [int(r.get("epoch", r.get("training_iteration", 0))) for r in hist],
+                [r.get(f.metric) for r in hist],
+                [r.get("loss") for r in hist],
+                conv.first_epoch,
+            )
+        )
     if curves:
         save("convergence", plots.convergence_figure(curves, f.metric))
     measured = f.ranked[f.ranked["p99_ms"].notna()] if "p99_ms" in f.ranked else f.ranked.iloc[0:0]
     if len(measured):
         front = analysis.pareto_front(measured["p99_ms"].tolist(), measured[f.metric].tolist(), f.mode)
-        save("latency", plots.latency_scatter(measured["p99_ms"].tolist(), measured[f.metric].tolist(),
-                                              [str(t)[-5:] for t in measured["trial_id"]], front, f.p99_budget_ms,
-                                              f.metric))
+        save(
+            "latency",
+            plots.latency_scatter(
+                measured["p99_ms"].tolist(),
+                measured[f.metric].tolist(),
+                [str(t)[-5:] for t in measured["trial_id"]],
+                front,
+                f.p99_budget_ms,
+                f.metric,
+            ),
+        )
     if len(f.table):
         values = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
         save("best_so_far", plots.best_so_far_figure(values, analysis.best_so_far(values, f.mode), f.metric))
@@ -264,16 +333,30 @@ def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:
         for _, r in f.ranked.iterrows():
             loss = str(r.get("config.loss", "?"))
             key = (dataset, loss)
-            if key in best and not analysis.is_better(float(r.get("recall@20") or 0), best[key]["best Recall@20"], "max"):
+            if key in best and not analysis.is_better(
+                float(r.get("recall@20") or 0), best[key]["best Recall@20"], "max"
+            ):
                 continue
             n = int((f.table.get("config.loss", pd.Series(dtype=str)).astype(str) == loss).sum())
-            best[key] = {"dataset": dataset, "loss": loss, "experiment": f.exp.name,
-                         "best Recall@20": float(r.get("recall@20") or 0), "best MRR@20": r.get("mrr@20"),
-                         "s/epoch": r.get("seconds_per_epoch"), "p99 ms": r.get("p99_ms"), "trials": n,
-                         "status": f.exp.search.get("status", "unknown")}
+            best[key] = {
+                "dataset": dataset,
+                "loss": loss,
+                "experiment": f.exp.name,
+                "best Recall@20": float(r.get("recall@20") or 0),
+                "best MRR@20": r.get("mrr@20"),
+                "s/epoch": r.get("seconds_per_epoch"),
+                "p99 ms": r.get("p99_ms"),
+                "trials": n,
+                "status": f.exp.search.get("status", "unknown"),
+            }
         if not len(f.ranked):
-            best[(dataset, "?")] = {"dataset": dataset, "loss": "?", "experiment": f.exp.name, "trials": len(f.table),
-                                    "status": f"{f.exp.search.get('status', 'unknown')} (no scored trial)"}
+            best[(dataset, "?")] = {
+                "dataset": dataset,
+                "loss": "?",
+                "experiment": f.exp.name,
+                "trials": len(f.table),
+                "status": f"{f.exp.search.get('status', 'unknown')} (no scored trial)",
+            }
     return [best[k] for k in sorted(best)]
 
 

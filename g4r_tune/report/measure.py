@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from g4r_tune.data.sessions import SessionData
 from g4r_tune.errors import G4RTuneError
 from g4r_tune.report.reader import Experiment, TrialResult
 
@@ -23,39 +20,33 @@ def resolve_data_path(exp: Experiment, key: str) -> Path | None:
     relative to the working directory, or to the folders around the experiment folder."""
     data = exp.spec.get("data") or {}
     recorded = exp.search.get("data_files") or {}
-    for value in (recorded.get(key) if isinstance(recorded, dict) else None, data.get(key) if isinstance(data, dict) else None):
+    for value in (
+        recorded.get(key) if isinstance(recorded, dict) else None,
+        data.get(key) if isinstance(data, dict) else None,
+    ):
         if not value or not isinstance(value, str):
             continue
         raw = Path(value).expanduser()
-        for candidate in (raw, exp.path / raw, exp.path / "data" / raw.name, exp.path.parent / raw,
-                          exp.path.parent.parent / raw):
+        for candidate in (
+            raw,
+            exp.path / raw,
+            exp.path / "data" / raw.name,
+            exp.path.parent / raw,
+            exp.path.parent.parent / raw,
+        ):
             if candidate.is_file():
                 return candidate.resolve()
     return None
 
 
-def dataset_stats(data: SessionData) -> dict[str, Any]:
-    """The T6.1 figures users compare between train_valid and train_full."""
-    support = np.sort(data.item_support())[::-1]
-    lengths = data.session_lengths
-    n_top1 = max(int(np.ceil(0.01 * len(support))), 1)
-    return {
-        "events": data.n_events,
-        "sessions": data.n_sessions,
-        "items": data.n_items,
-        "mean session length": float(lengths.mean()) if len(lengths) else 0.0,
-        "median session length": float(np.median(lengths)) if len(lengths) else 0.0,
-        "events on top 1% items": float(support[:n_top1].sum() / max(support.sum(), 1)),
-        "most popular item (events)": int(support[0]) if len(support) else 0,
-        "least popular item (events)": int(support[-1]) if len(support) else 0,
-        "days": float((data.times.max() - data.times.min()) / 86400.0) if data.n_events else 0.0,
-    }
-
-
 def load_stats(path: Path) -> dict[str, Any]:
-    from g4r_tune.data.loader import load_sessions
+    """The T6.1 statistics of a split file (`g4r-tune data stats`), as label -> value."""
+    from g4r_tune.data.loader import read_events
+    from g4r_tune.data.stats import dataset_stats
 
-    return dataset_stats(load_sessions(path).data)
+    stats = dataset_stats(read_events(path), name=path.name).to_dict()
+    stats.pop("name", None)
+    return {key.replace("_", " "): value for key, value in stats.items()}
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,12 @@ class CheckpointLatency:
 
 
 def measure_checkpoint(
-    trial: TrialResult, sessions_path: Path | None, *, n_requests: int, threads: int, warmup: int = 300,
+    trial: TrialResult,
+    sessions_path: Path | None,
+    *,
+    n_requests: int,
+    threads: int,
+    warmup: int = 300,
     progress: Callable[[int, int], None] | None = None,
 ) -> CheckpointLatency | None:
     """Latency of a trial's checkpoint on the validation clicks (random clicks when that file is unavailable)."""
@@ -88,8 +84,13 @@ def measure_checkpoint(
     if data is None:
         data = synthetic_sessions(ckpt.model.n_items, n_sessions=2000, seed=0)
     stats = measure_latency(
-        ckpt.model, data, n_requests=n_requests, warmup=warmup, threads=threads,
-        item_ids=ckpt.item_index.ids, progress=progress,
+        ckpt.model,
+        data,
+        n_requests=n_requests,
+        warmup=warmup,
+        threads=threads,
+        item_ids=ckpt.item_index.ids,
+        progress=progress,
     )
     return CheckpointLatency(trial.trial_id, stats.to_dict(), source)
 

@@ -39,7 +39,11 @@ def convergence_figure(
 
 
 def latency_scatter(
-    p99_ms: Sequence[float], quality: Sequence[float], labels: Sequence[str], front: Sequence[bool], budget_ms: float,
+    p99_ms: Sequence[float],
+    quality: Sequence[float],
+    labels: Sequence[str],
+    front: Sequence[bool],
+    budget_ms: float,
     metric: str,
 ) -> Figure:
     """Quality vs p99 latency per configuration, the Pareto front joined, the p99 budget as a vertical line."""
@@ -54,8 +58,10 @@ def latency_scatter(
     if budget_ms <= max(p99_ms, default=0) * 1.5:
         ax.axvline(budget_ms, color="gray", ls="--", label=f"p99 budget {budget_ms:g} ms")
     ax.set(xlabel="p99 latency per request (ms, 1 request = 1 click)", ylabel=f"best validation {metric}")
-    ax.set_title(f"{metric} vs p99 latency" + ("" if budget_ms <= max(p99_ms, default=0) * 1.5 else
-                                               f" (all far below the {budget_ms:g} ms budget)"))
+    ax.set_title(
+        f"{metric} vs p99 latency"
+        + ("" if budget_ms <= max(p99_ms, default=0) * 1.5 else f" (all far below the {budget_ms:g} ms budget)")
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

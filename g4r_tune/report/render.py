@@ -120,7 +120,7 @@ def to_html(doc: Document) -> str:
             body.append(f'<img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">')
     nav = f"<nav>{''.join(toc)}</nav>" if toc else ""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(doc.title)}</h1>{nav}{''.join(body)}</body></html>\n"
     )
