@@ -321,7 +321,7 @@ def _space(raw: Any, fixed: Mapping[str, Any]) -> tuple[ParamSpec, ...]:
             path = f"space.{p.name}.when.{cond}"
             if cond == p.name or (cond not in known and cond not in fixed):
                 choices = sorted(set(known) - {p.name} | set(fixed))
-                raise ConfigError(f"{path}: unknown parameter; it must be a fixed or searched one: {', '.join(choices)}")
+                raise ConfigError(f"{path}: unknown parameter; use a fixed or searched one: {', '.join(choices)}")
             if cond in known and known[cond].when:
                 raise ConfigError(f"{path}: conditions on conditional parameters are not supported")
             if cond not in known:  # a condition on a fixed value must be able to hold
@@ -431,7 +431,7 @@ def _search(raw: Any, space: tuple[ParamSpec, ...], fixed: Mapping[str, Any]) ->
             if not by_name[key].contains(value):
                 raise ConfigError(must_be(f"{path}.{key}", value, by_name[key].describe()))
             values[key] = value
-        for key, value in values.items():  # a conditional value only where its condition holds
+        for key in values:  # a conditional value only where its condition holds
             if not by_name[key].active({**fixed, **values}):
                 raise ConfigError(f"{path}.{key}: set, but its condition ({by_name[key].describe()}) does not hold")
         cleaned.append(values)

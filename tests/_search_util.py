@@ -66,7 +66,7 @@ class FakeTrainer:
         self.model.load_state_dict(state["model"])
 
 
-def fake_evaluate(model: Any, data: SessionData, config: EvalConfig, n_dropped: int, trainer: FakeTrainer) -> FakeResult:
+def fake_evaluate(model: Any, data: SessionData, config: EvalConfig, n_drop: int, trainer: FakeTrainer) -> FakeResult:
     s = trainer.score()
     return FakeResult(recall={k: s * min(1.0, k / 20) for k in config.cutoffs}, mrr={k: s / 3 for k in config.cutoffs})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import optuna
-
 from _search_util import base_spec
+
 from g4r_tune.config import Hyperparams
 from g4r_tune.space import DefineByRun, asha_rungs, describe_space, optuna_final_state, sample_configs
 from g4r_tune.spec import parse_spec

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from _search_util import base_spec
+
 from g4r_tune.errors import ConfigError
 from g4r_tune.spec import load_spec, parse_spec
 

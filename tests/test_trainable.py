@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import torch
-
 from _search_util import DIVERGE_LR, run_fake_trial, tiny_sessions
+
 from g4r_tune.errors import ConfigError, TrainingDiverged
 from g4r_tune.trainable import TRAINER_STATE_FILE, TrialData, hyperparams_from_config
 

@@ -37,9 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace, console: Console) -> int:
     from g4r_tune.spec import load_spec
 
-    spec = load_spec(args.spec).with_overrides(
-        num_samples=args.num_samples, address=args.address, storage=args.storage
-    )
+    spec = load_spec(args.spec).with_overrides(num_samples=args.num_samples, address=args.address, storage=args.storage)
     if args.dry_run:
         _print_plan(spec, console, replay=args.replay)
         return 0
