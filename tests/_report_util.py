@@ -139,7 +139,7 @@ def build_experiment(
                 "trial_dir": tdir.name,
             }
         )
-    (exp / "g4r_trials.json").write_text(json.dumps(records[::-1], indent=1))  # any order: the reader sorts
+    (exp / "g4r_trials.json").write_text(json.dumps(records, indent=1))  # in start order, as Tune lists them
     _journal(exp / "optuna_journal.log", name)
     return exp
 

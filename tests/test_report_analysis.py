@@ -19,7 +19,7 @@ def exp(tmp_path_factory: pytest.TempPathFactory):
 
 def test_ranking_and_top_table_golden(exp) -> None:
     table = analysis.trials_table(exp)
-    assert list(table["trial_id"]) == [f"t_0000{i}" for i in range(6)]  # natural order, whatever the file order
+    assert list(table["trial_id"]) == [f"t_0000{i}" for i in range(6)]  # start order = g4r_trials.json order
     ranked = analysis.rank_trials(table, "recall@20", "max")
     # the errored trial is not ranked; best values: t2 0.40 (epoch 3), t0 0.35 (4), t5 0.3302 (3), t4 0.25, t1 0.10
     assert list(ranked["trial_id"]) == ["t_00002", "t_00000", "t_00005", "t_00004", "t_00001"]

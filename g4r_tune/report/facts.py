@@ -44,6 +44,8 @@ class Facts:
     rungs: pd.DataFrame | None = None
     importances: dict[str, float] = field(default_factory=dict)
     importance_note: str | None = None
+    importance_method: str = "Optuna's default evaluator"
+    train_command: str = "g4r-tune train TRAIN.tsv --test TEST.tsv"
     final_rows: list[FinalRow] = field(default_factory=list)
     final_note: str = ""
     tuned: list[tuple[int, Path, str]] = field(default_factory=list)  # rank, yaml path, param string

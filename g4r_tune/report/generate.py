@@ -153,7 +153,11 @@ def _analyse(exp: Experiment, opts: ReportOptions, label: str) -> Facts:
     grace = int(exp.search.get("grace_period") or (exp.spec.get("asha") or {}).get("grace_period") or 1)
     rf = float(exp.search.get("reduction_factor") or (exp.spec.get("asha") or {}).get("reduction_factor") or 3)
     facts.rungs = analysis.early_stopping_by_rung(table, analysis.asha_rungs(exp.max_epochs, grace, rf), exp.max_epochs)
-    facts.importances, facts.importance_note = measure.param_importances(exp)
+    facts.importances, facts.importance_note, method = measure.param_importances(exp)
+    facts.importance_method = method or facts.importance_method
+    train_full, test = measure.resolve_data_path(exp, "train_full"), measure.resolve_data_path(exp, "test")
+    if train_full is not None and test is not None:
+        facts.train_command = f"g4r-tune train {train_full} --test {test}"
     return facts
 
 
@@ -318,7 +322,14 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
         save("importance", plots.importance_figure(f.importances))
     params = [p for p in f.exp.searched_params() if f"config.{p}" in f.table]
     if params and len(f.table):
-        cols = {p: [None if _missing(v) else v for v in f.table[f"config.{p}"]] for p in params}
+        configs = {t.trial_id: t.config for t in f.exp.trials}
+        cols = {
+            p: [
+                None if _missing(v) or not f.exp.param_active(p, configs.get(tid, {})) else v
+                for tid, v in zip(f.table["trial_id"], f.table[f"config.{p}"], strict=True)
+            ]
+            for p in params
+        }  # a conditional parameter (when:) is shown only for the trials it applied to
         quality = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
         space = f.exp.spec.get("space") or {}
         log_params = [p for p in params if isinstance(space.get(p), dict) and space[p].get("log")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,14 +102,15 @@ def architecture_key(config: dict[str, Any]) -> str:
     return "|".join(f"{k}={config.get(k)}" for k in keys)
 
 
-def param_importances(exp: Experiment) -> tuple[dict[str, float], str | None]:
-    """Optuna's default (fANOVA) importances on the persisted journal study; (importances, note on failure).
+def param_importances(exp: Experiment) -> tuple[dict[str, float], str | None, str]:
+    """Optuna's default-evaluator importances on the persisted journal study: (importances, note on failure,
+    evaluator name).
 
     The journal is copied to a temporary folder first so that reading never writes into the experiment folder.
     """
     journal = exp.journal_path
     if journal is None:
-        return {}, "no optuna_journal.log in the experiment folder"
+        return {}, "no optuna_journal.log in the experiment folder", ""
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -120,15 +122,18 @@ def param_importances(exp: Experiment) -> tuple[dict[str, float], str | None]:
         storage = JournalStorage(JournalFileBackend(str(copy)))
         names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
         if not names:
-            return {}, "the Optuna journal holds no study"
+            return {}, "the Optuna journal holds no study", ""
         name = exp.name if exp.name in names else names[0]
         study = optuna.load_study(study_name=name, storage=storage)
         complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if len(complete) < 2:
-            return {}, f"parameter importances need >= 2 completed trials; the study has {len(complete)}"
-        values = optuna.importance.get_param_importances(study)
-        return {k: float(v) for k, v in values.items()}, None
+            return {}, f"parameter importances need >= 2 completed trials; the study has {len(complete)}", ""
+        evaluator = optuna.importance.PedAnovaImportanceEvaluator()  # Optuna 5's default, named explicitly
+        with warnings.catch_warnings():  # "few trials in a regime" warnings: small searches are expected
+            warnings.simplefilter("ignore")
+            values = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        return {k: float(v) for k, v in values.items()}, None, "PED-ANOVA"
     except (G4RTuneError, RuntimeError, ValueError, KeyError, OSError) as err:
-        return {}, f"parameter importances unavailable: {err}"
+        return {}, f"parameter importances unavailable: {err}", ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: reports are written from servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 
 def convergence_figure(
@@ -87,7 +88,7 @@ def importance_figure(importances: Mapping[str, float]) -> Figure:
     items = sorted(importances.items(), key=lambda kv: kv[1])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.4))
     ax.barh([k for k, _ in items], [v for _, v in items], color="#5b84b1")
-    ax.set(xlabel="importance (fANOVA share of variance)", title="hyperparameter importance")
+    ax.set(xlabel="importance (share, sums to 1)", title="hyperparameter importance")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
@@ -110,6 +111,7 @@ def params_figure(
             ax.scatter(xs, [p[1] for p in pairs], s=16, color="#5b84b1")
             if name in log_scale and xs and min(xs) > 0:
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on a short log range
         else:
             cats = sorted({str(x) for x in xs})
             ax.scatter([cats.index(str(x)) for x in xs], [p[1] for p in pairs], s=16, color="#5b84b1")

@@ -53,8 +53,20 @@ class Experiment:
     name: str
     spec: dict[str, Any]
     search: dict[str, Any]
-    trials: list[TrialResult]
+    trials: list[TrialResult]  # in start order
     notes: list[str]
+
+    def param_active(self, name: str, config: dict[str, Any]) -> bool:
+        """Whether a searched parameter applied to a trial (``when:`` conditions of the spec's space)."""
+        entry = (self.spec.get("space") or {}).get(name)
+        when = entry.get("when") if isinstance(entry, dict) else None
+        if not isinstance(when, dict):
+            return True
+        for key, allowed in when.items():
+            values = allowed if isinstance(allowed, list) else [allowed]
+            if config.get(key) not in values:
+                return False
+        return True
 
     @property
     def metric(self) -> str:
@@ -105,7 +117,7 @@ def read_experiment(path: str | Path) -> Experiment:
         notes.append(f"{SEARCH_FILE} is missing: the search was probably interrupted")
     spec = _read_yaml(root / SPEC_FILE) if (root / SPEC_FILE).is_file() else {}
     trials = [_trial(root, rec, trials_path, i, notes) for i, rec in enumerate(records)]
-    trials.sort(key=lambda t: _natural_key(t.trial_id))
+    # g4r_trials.json lists trials in Tune's creation order: that order is the trial index (ids may be random)
     name = str(spec.get("name") or search.get("name") or root.name)
     return Experiment(root, name, spec, search, trials, notes)
 

@@ -85,8 +85,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#1d2330;line-height:1.45}
 h1{border-bottom:2px solid #d0504f;padding-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
-th,td{border:1px solid #ccd;padding:.25em .55em;text-align:right}th{background:#eef1f6}
-td:first-child,th:first-child{text-align:left}caption{caption-side:top;text-align:left;font-style:italic;padding:.2em 0}
+th,td{border:1px solid #ccd;padding:.25em .55em;text-align:left}th{background:#eef1f6}td.n{text-align:right}
+p.cap{font-style:italic;margin:.8em 0 .1em;font-size:.9em}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}code,pre{background:#f4f5f8;padding:.1em .3em;border-radius:3px}
 div.scroll{overflow-x:auto;max-width:100%}
 pre{padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}nav a{margin-right:.8em}
@@ -108,12 +108,10 @@ def to_html(doc: Document) -> str:
         elif isinstance(block, Code):
             body.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
         elif isinstance(block, Table):
-            cap = f"<caption>{html.escape(block.caption)}</caption>" if block.caption else ""
+            cap = f'<p class="cap">{html.escape(block.caption)}</p>' if block.caption else ""
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in block.columns)
-            rows = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>" for row in block.rows
-            )
-            table = f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            rows = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in block.rows)
+            table = f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
             body.append(f'<div class="scroll">{table}</div>')  # wide tables scroll, the page does not
         elif isinstance(block, Image):
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
@@ -124,6 +122,11 @@ def to_html(doc: Document) -> str:
         f"<title>{html.escape(doc.title)}</title><style>{_CSS}</style></head>"
         f"<body><h1>{html.escape(doc.title)}</h1>{nav}{''.join(body)}</body></html>\n"
     )
+
+
+def _td(value: Any) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return f'<td class="n">{html.escape(fmt(value))}</td>' if numeric else f"<td>{html.escape(fmt(value))}</td>"
 
 
 def _md_cell(text: str) -> str:

@@ -17,8 +17,14 @@ def _h(f: Facts, text: str) -> Heading:
     return Heading(f"{f.label}{text}", 2)
 
 
-def _config_text(row: pd.Series, params: Sequence[str]) -> str:
-    parts = [f"{p}={fmt(row.get(f'config.{p}'))}" for p in params if f"config.{p}" in row.index]
+def _config_text(row: pd.Series, params: Sequence[str], f: Facts | None = None) -> str:
+    """``name=value`` of the searched parameters that applied to this trial (conditional ones only if active)."""
+    config = {p: row.get(f"config.{p}") for p in params}
+    parts = [
+        f"{p}={fmt(row.get(f'config.{p}'))}"
+        for p in params
+        if f"config.{p}" in row.index and (f is None or f.exp.param_active(p, config))
+    ]
     return ", ".join(parts) if parts else str(row["trial_id"])
 
 
@@ -35,7 +41,7 @@ def summary(f: Facts) -> list[Any]:
         blocks.append(
             Para(
                 f"**Best {f.metric} = {fmt(best[f.metric])}** (trial `{best['trial_id']}`, "
-                f"epoch {fmt(best['best_epoch'])}, {_config_text(best, _shown_params(f))})."
+                f"epoch {fmt(best['best_epoch'])}, {_config_text(best, _shown_params(f), f)})."
             )
         )
     else:
@@ -91,11 +97,12 @@ def top_k_table(f: Facts) -> list[Any]:
     ]
     rows = []
     for i, (_, r) in enumerate(top.iterrows(), start=1):
+        config = {p: r.get(f"config.{p}") for p in params}
         rows.append(
             [
                 i,
                 r["trial_id"],
-                *(r.get(f"config.{p}") for p in params),
+                *(r.get(f"config.{p}") if f.exp.param_active(p, config) else None for p in params),
                 *(r.get(m) for m in metrics),
                 r["best_epoch"],
                 r["seconds_per_epoch"],
@@ -113,10 +120,7 @@ def top_k_table(f: Facts) -> list[Any]:
     ]
     for rank, path, param_string in f.tuned:
         blocks.append(
-            Para(
-                f"Rank {rank}: `g4r-tune train TRAIN.tsv --test TEST.tsv --config {path.as_posix()}` — "
-                "reference parameter string:"
-            )
+            Para(f"Rank {rank}: `{f.train_command} --config {path.as_posix()}` — reference parameter string:")
         )
         blocks.append(Code(param_string))
     return blocks
@@ -149,7 +153,7 @@ def latency_budget(f: Facts) -> list[Any]:
             Para(
                 f"The best configuration (`{best['trial_id']}`, {f.metric} {fmt(best[f.metric])}) has p99 "
                 f"{fmt(best['p99_ms'], 3)} ms, **over the {f.p99_budget_ms:g} ms budget**. Recommended smaller "
-                f"alternative: `{within['trial_id']}` ({_config_text(within, _shown_params(f))}), {f.metric} "
+                f"alternative: `{within['trial_id']}` ({_config_text(within, _shown_params(f), f)}), {f.metric} "
                 f"{fmt(within[f.metric])} ({_rel(within[f.metric], best[f.metric])}), "
                 f"p99 {fmt(within['p99_ms'], 3)} ms."
             )
@@ -239,7 +243,7 @@ def early_stopping(f: Facts) -> list[Any]:
         blocks.append(Table(list(f.rungs.columns), f.rungs.values.tolist(), "trials stopped at each rung"))
     if len(stopped):
         rows = [
-            [r["trial_id"], r["epochs"], r.get(f.metric), _config_text(r, _shown_params(f))]
+            [r["trial_id"], r["epochs"], r.get(f.metric), _config_text(r, _shown_params(f), f)]
             for _, r in stopped.iterrows()
         ]
         blocks.append(Table(["trial", "stopped after epoch", f"best {f.metric}", "config"], rows))
@@ -256,7 +260,7 @@ def search_insight(f: Facts, importance_note: str | None) -> list[Any]:
             Table(
                 ["parameter", "importance"],
                 rows,
-                "Optuna parameter importances (fANOVA) on the persisted study (completed trials)",
+                f"Optuna parameter importances ({f.importance_method}) on the persisted study (completed trials)",
             )
         )
         if "importance" in f.plots:
@@ -274,7 +278,7 @@ def errors(f: Facts) -> list[Any]:
     if not len(bad):
         return [*blocks, Para("None.")]
     rows = [
-        [r["trial_id"], r["epochs"], _config_text(r, _shown_params(f)), r.get("error") or "(no reason recorded)"]
+        [r["trial_id"], r["epochs"], _config_text(r, _shown_params(f), f), r.get("error") or "(no reason recorded)"]
         for _, r in bad.iterrows()
     ]
     return [*blocks, Table(["trial", "epochs done", "config", "reason"], rows)]
