@@ -57,5 +57,16 @@ class Facts:
         return self.exp.metric
 
     @property
+    def metric_label(self) -> str:
+        """The users' spelling: recall@20 -> Recall@20, mrr@20 -> MRR@20."""
+        return metric_label(self.exp.metric)
+
+    @property
     def mode(self) -> str:
         return self.exp.mode
+
+
+def metric_label(metric: str) -> str:
+    name, _, k = metric.partition("@")
+    pretty = {"recall": "Recall", "mrr": "MRR"}.get(name.lower(), name)
+    return f"{pretty}@{k}" if k else pretty

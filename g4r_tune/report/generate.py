@@ -90,7 +90,8 @@ def generate_report(
         all_facts.append(facts)
     title = f"g4r-tune report: {', '.join(f.exp.name for f in all_facts)}"
     doc = Document(title)
-    if several:
+    n_losses = len({str(v) for f in all_facts for v in f.table.get("config.loss", [])})
+    if several or n_losses > 1:  # several searches, or one that searched the loss itself (losses.yaml)
         doc.add(*sections.comparison(comparison_rows(all_facts)))
     for f in all_facts:
         doc.add(
@@ -300,7 +301,7 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
             )
         )
     if curves:
-        save("convergence", plots.convergence_figure(curves, f.metric))
+        save("convergence", plots.convergence_figure(curves, f.metric_label))
     measured = f.ranked[f.ranked["p99_ms"].notna()] if "p99_ms" in f.ranked else f.ranked.iloc[0:0]
     if len(measured):
         front = analysis.pareto_front(measured["p99_ms"].tolist(), measured[f.metric].tolist(), f.mode)
@@ -312,12 +313,12 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
                 [str(t)[-5:] for t in measured["trial_id"]],
                 front,
                 f.p99_budget_ms,
-                f.metric,
+                f.metric_label,
             ),
         )
     if len(f.table):
         values = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
-        save("best_so_far", plots.best_so_far_figure(values, analysis.best_so_far(values, f.mode), f.metric))
+        save("best_so_far", plots.best_so_far_figure(values, analysis.best_so_far(values, f.mode), f.metric_label))
     if f.importances:
         save("importance", plots.importance_figure(f.importances))
     params = [p for p in f.exp.searched_params() if f"config.{p}" in f.table]
@@ -333,7 +334,7 @@ def _plots(f: Facts, folder: Path, prefix: str) -> None:
         quality = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
         space = f.exp.spec.get("space") or {}
         log_params = [p for p in params if isinstance(space.get(p), dict) and space[p].get("log")]
-        save("params", plots.params_figure(cols, quality, f.metric, log_params))
+        save("params", plots.params_figure(cols, quality, f.metric_label, log_params))
 
 
 def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:
