@@ -180,11 +180,16 @@ def _measure_latency(f: Facts, opts: ReportOptions, say: Progress) -> None:
             seen.add(arch_of[trial_id])
             targets.append(trial_id)
     timed: dict[str, dict[str, Any]] = {}
+    cache: dict[tuple[str, int], Any] = {}
     for i, trial_id in enumerate(targets, start=1):
         say(f"latency {i}/{len(targets)}: {trial_id}")
         try:
             result = measure.measure_checkpoint(
-                by_id[trial_id], sessions_path, n_requests=opts.latency_requests, threads=opts.latency_threads
+                by_id[trial_id],
+                sessions_path,
+                n_requests=opts.latency_requests,
+                threads=opts.latency_threads,
+                cache=cache,
             )
         except G4RTuneError as err:
             f.notes.append(f"latency of {trial_id} not measured: {err}")
