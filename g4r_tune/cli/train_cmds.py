@@ -146,6 +146,10 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
         report.update(status="diverged", error=str(err))
         _write_json(args.json, report)
         raise
+    except KeyboardInterrupt:
+        report.update(status="interrupted", error="interrupted by the user")
+        _write_json(args.json, report)
+        raise
 
     if args.save:
         extra = {"train": str(args.train_path), "epochs": trainer.epoch, "seed": runtime.seed}
