@@ -290,6 +290,7 @@ def _quiet_logs(experiment_dir: Path) -> None:
 
 
 def _make_searcher(spec: SearchSpec, experiment_dir: Path) -> AshaAwareOptunaSearch:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = spec.search.num_samples
     sampler = optuna.samplers.TPESampler(
         seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
