@@ -165,6 +165,18 @@ def latency_budget(f: Facts) -> list[Any]:
                 f"has p99 {fmt(f.table['p99_ms'].min(), 3)} ms. Consider fewer layers or items."
             )
         )
+    if best is not None:
+        near = f.table[f.table["p99_ms"].notna() & (f.table["status"] != "ERROR")]
+        near = near[near[f.metric] >= float(best[f.metric]) * 0.99].sort_values("p99_ms", kind="stable")
+        if len(near) and near.iloc[0]["trial_id"] != best["trial_id"]:
+            cheap = near.iloc[0]
+            blocks.append(
+                Para(
+                    f"Smaller fallback within 1% of the best {f.metric_label}: `{cheap['trial_id']}` "
+                    f"({_config_text(cheap, _shown_params(f), f)}), {f.metric_label} {fmt(cheap[f.metric])}, "
+                    f"p99 {fmt(cheap['p99_ms'], 3)} ms vs {fmt(best['p99_ms'], 3)} ms."
+                )
+            )
     if "latency" in f.plots:
         blocks.append(Image(f.plots["latency"], "Recall vs p99 latency with the Pareto front"))
         blocks.append(
