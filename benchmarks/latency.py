@@ -17,7 +17,6 @@ which items are clicked. Weights are the model's initialisation (same bytes to s
 from __future__ import annotations
 
 import argparse
-import platform
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,14 @@ import torch
 
 from g4r_tune.config import Hyperparams
 from g4r_tune.data.sessions import ItemIndex, SessionData
-from g4r_tune.latency import LatencyStats, RequestReplayer, TopNScorer, summarize_timings, synthetic_sessions
+from g4r_tune.latency import (
+    LatencyStats,
+    RequestReplayer,
+    TopNScorer,
+    cpu_model,
+    summarize_timings,
+    synthetic_sessions,
+)
 from g4r_tune.model import GRU4Rec
 
 CPU = torch.device("cpu")
@@ -130,7 +136,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     print(
-        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+        f"# torch {torch.__version__}, {cpu_model()}, threads={args.threads}, "
         f"{args.requests} timed requests after {args.warmup} warm-up, {PARAMS}"
     )
     print(
