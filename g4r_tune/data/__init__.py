@@ -1,0 +1,1 @@
+"""The data layer: loading, preparation protocols, splits, statistics, subsets and the synthetic generator."""
