@@ -1,4 +1,5 @@
-"""Next-item evaluation: session-parallel iteration over a test set, scoring all items for every prediction.
+"""Next-item evaluation: session-parallel iteration (`g4r_tune.batching`, every lane run to the end) over a test
+set, scoring all items for every prediction.
 
 Cheap enough to run after every epoch: only per-cutoff hit / reciprocal-rank sums are kept, and scores are
 computed in row chunks so that no (B, n_items) intermediate grows past a fixed budget.
@@ -7,12 +8,13 @@ computed in row chunks so that no (B, n_items) intermediate grows past a fixed b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from g4r_tune.batching import SessionBatches
 from g4r_tune.config import EvalConfig
 from g4r_tune.data.sessions import SessionData
 from g4r_tune.errors import DataError
@@ -53,53 +55,6 @@ class EvalResult:
             "ties": self.ties,
             "seconds": self.seconds,
         }
-
-
-@dataclass(frozen=True)
-class _Step:
-    keep: np.ndarray | None  # lanes (of the previous step) that continue; None = all
-    reset: np.ndarray  # (B,) bool: lane starts a new session, zero its hidden state
-    inputs: np.ndarray  # (B,) item indices
-    targets: np.ndarray  # (B,) next item indices
-
-
-def _session_parallel_steps(items: np.ndarray, offsets: np.ndarray, batch_size: int) -> Iterator[_Step]:
-    """Lanes walk sessions in order; a finished lane takes the next session, or is dropped when none is left.
-
-    Sessions with fewer than two events have nothing to predict and are skipped.
-    """
-    starts, ends = offsets[:-1], offsets[1:]
-    queue = np.flatnonzero(ends - starts >= 2)
-    n_lanes = min(batch_size, len(queue))
-    if n_lanes == 0:
-        return
-    lane_session = queue[:n_lanes].copy()
-    next_in_queue = n_lanes
-    pos = starts[lane_session].copy()  # (B,) absolute index of each lane's current input event
-    end = ends[lane_session].copy()
-    reset = np.ones(n_lanes, dtype=bool)
-    keep: np.ndarray | None = None
-    while len(pos):
-        yield _Step(keep, reset, items[pos], items[pos + 1])
-        pos += 1
-        finished = np.flatnonzero(pos + 1 >= end)
-        reset = np.zeros(len(pos), dtype=bool)
-        keep = None
-        if len(finished) == 0:
-            continue
-        n_new = min(len(finished), len(queue) - next_in_queue)
-        refill, drop = finished[:n_new], finished[n_new:]
-        if n_new:
-            new_sessions = queue[next_in_queue : next_in_queue + n_new]
-            next_in_queue += n_new
-            pos[refill] = starts[new_sessions]
-            end[refill] = ends[new_sessions]
-            reset[refill] = True
-        if len(drop):
-            alive = np.ones(len(pos), dtype=bool)
-            alive[drop] = False
-            keep = np.flatnonzero(alive)
-            pos, end, reset = pos[keep], end[keep], reset[keep]
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -143,7 +98,7 @@ def evaluate(
     try:
         with torch.inference_mode():
             hidden: list[torch.Tensor] = []
-            for step in _session_parallel_steps(data.items, data.offsets, config.batch_size):
+            for step in SessionBatches(data, config.batch_size, min_lanes=1):
                 if not hidden:
                     hidden = model.init_hidden(len(step.inputs), device=device)
                 if step.keep is not None:

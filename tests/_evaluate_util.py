@@ -51,3 +51,17 @@ def random_sessions(n_items: int, lengths: list[int], seed: int = 0) -> SessionD
     times = np.arange(len(items), dtype=np.float64)
     index = ItemIndex(np.arange(n_items, dtype=np.int64))
     return SessionData(items, offsets, times, np.arange(len(lengths)), index)
+
+
+def write_click_tsv(path, n_sessions: int, n_items: int, seed: int = 0, item_offset: int = 1000) -> None:
+    """A GRU4Rec TSV of Markov-like sessions (item i is mostly followed by i+1), so that a model can learn."""
+    rng = np.random.default_rng(seed)
+    rows = ["SessionId\tItemId\tTime"]
+    t = 0
+    for s in range(n_sessions):
+        item = int(rng.integers(n_items))
+        for _ in range(int(rng.integers(2, 7))):
+            rows.append(f"{s + 1}\t{item + item_offset}\t{t}")
+            t += 1
+            item = (item + 1) % n_items if rng.random() < 0.8 else int(rng.integers(n_items))
+    path.write_text("\n".join(rows) + "\n")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from g4r_tune.config import EvalConfig
 from g4r_tune.data.sessions import SessionData
 from g4r_tune.errors import DataError
-from g4r_tune.evaluate import EvalResult, _session_parallel_steps, evaluate
+from g4r_tune.evaluate import EvalResult, evaluate
 from tests._evaluate_util import TinyRecurrentModel, random_sessions
 
 CUTOFFS = (1, 3, 5, 20)
@@ -57,26 +56,6 @@ def test_tie_modes_differ_on_tied_scores() -> None:
     results = {t: evaluate(model, data, EvalConfig(ties=t)) for t in ("standard", "median", "conservative")}
     assert results["standard"].recall[20] >= results["median"].recall[20] >= results["conservative"].recall[20]
     assert results["standard"].mrr[1] > results["conservative"].mrr[1]
-
-
-def test_steps_predict_every_event_once_with_resets() -> None:
-    lengths = [3, 1, 2, 5, 2, 4, 2]
-    offsets = np.r_[0, np.cumsum(lengths)]
-    positions = np.arange(offsets[-1])  # items = event positions, so each step shows where every lane is
-    starts = set(offsets[:-1].tolist())
-    pairs, previous = [], None
-    for step in _session_parallel_steps(positions, offsets, 3):
-        lanes_before = previous if step.keep is None else previous[step.keep]
-        for lane, (inp, tgt) in enumerate(zip(step.inputs.tolist(), step.targets.tolist(), strict=True)):
-            assert tgt == inp + 1
-            if step.reset[lane]:
-                assert inp in starts  # a reset lane starts a session
-            else:
-                assert inp == lanes_before[lane] + 1  # a carried lane continues its own session
-            pairs.append(inp)
-        previous = step.inputs
-    expected = [p for s, e in zip(offsets[:-1], offsets[1:], strict=True) for p in range(s, e - 1)]
-    assert sorted(pairs) == expected
 
 
 def test_single_session_and_fewer_sessions_than_batch() -> None:
