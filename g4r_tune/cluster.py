@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,39 @@ def describe_cluster(address: str = "auto") -> list[ClusterNode]:
         return nodes_from_ray(ray.nodes())
     except ConnectionError as err:
         raise SearchError(f"could not connect to the Ray cluster at {address!r}: {err}") from None
+
+
+def check_reachable(address: str | None, timeout_s: float = 10.0) -> str | None:
+    """Fail fast if a cluster address cannot be reached: `ray.init(address="host:port")` retries silently for many
+    minutes when nothing listens there. Returns the resolved `host:port` (None when there is nothing to probe:
+    a local Ray, or a `ray://` client address). "auto" resolves like Ray does (RAY_ADDRESS, then the address
+    recorded by `ray start` on this machine)."""
+    if address is None or address == "local" or address.startswith("ray://"):
+        return None
+    resolved = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            resolved = canonicalize_bootstrap_address("auto")
+        except (ImportError, AttributeError):  # private API moved: let ray.init resolve "auto" itself
+            return None
+        except Exception as err:
+            raise SearchError(f"--address auto: no running Ray cluster found on this machine ({err})") from None
+        if resolved is None:
+            raise SearchError(
+                "--address auto: no running Ray cluster found on this machine "
+                "(run it on a cluster node, e.g. via `ray exec cluster.yaml ...`, or pass --address HOST:PORT)"
+            )
+    host, sep, port = resolved.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SearchError(f"Ray address {address!r} is not of the form HOST:PORT, 'auto' or 'ray://HOST:PORT'")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise SearchError(
+            f"cannot reach the Ray cluster at {resolved} ({err.strerror or err}): is its head node running and "
+            "the port open from here?"
+        ) from None
+    return resolved

@@ -31,6 +31,7 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from g4r_tune.cluster import check_reachable  # noqa: E402
 from g4r_tune.errors import G4RTuneError, SearchError  # noqa: E402
 from g4r_tune.space import DefineByRun, optuna_final_state  # noqa: E402
 from g4r_tune.spec import SearchSpec  # noqa: E402
@@ -329,6 +330,7 @@ def run_search(
     trainable: Callable[..., None] = ray_trainable,
 ) -> SearchOutcome:
     """Run (or with ``resume`` continue) the search of ``spec`` into ``<storage>/<name>/``."""
+    check_reachable(spec.ray.address)  # before any work: ray.init would retry an unreachable address for minutes
     experiment_dir = spec.experiment_dir()
     can_restore = experiment_dir.is_dir() and tune.Tuner.can_restore(str(experiment_dir))
     if resume and not can_restore:

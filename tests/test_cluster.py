@@ -6,14 +6,16 @@ The multi-node search tests (a real 3-node Ray cluster on this machine) are in t
 from __future__ import annotations
 
 import re
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from g4r_tune.cli import main
-from g4r_tune.cluster import ClusterNode, nodes_from_ray, trial_fits, validate_cluster_config
-from g4r_tune.errors import ConfigError
+from g4r_tune.cluster import ClusterNode, check_reachable, nodes_from_ray, trial_fits, validate_cluster_config
+from g4r_tune.errors import ConfigError, SearchError
 
 pytestmark = pytest.mark.cluster
 
@@ -152,3 +154,38 @@ def test_trial_fits_needs_one_live_node_with_enough_cpus_and_gpus() -> None:
     assert not trial_fits(nodes, 8, 0)  # only the dead node has that many
     assert not trial_fits(nodes, 1, 2)
     assert not trial_fits([], 1, 0)
+
+
+def test_check_reachable_fails_fast_on_a_closed_port() -> None:
+    with socket.socket() as s:  # bind without listening: connecting is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(SearchError, match=rf"cannot reach the Ray cluster at 127\.0\.0\.1:{port}"):
+            check_reachable(f"127.0.0.1:{port}", timeout_s=5)
+    assert time.monotonic() - started < 5
+
+
+def test_check_reachable_accepts_a_listening_port_and_skips_local_addresses() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert check_reachable(f"127.0.0.1:{port}") == f"127.0.0.1:{port}"
+    assert check_reachable(None) is None and check_reachable("local") is None
+    assert check_reachable("ray://head:10001") is None
+    with pytest.raises(SearchError, match="not of the form HOST:PORT"):
+        check_reachable("head-without-port")
+
+
+def test_check_reachable_auto_without_a_cluster_says_so(monkeypatch, tmp_path: Path) -> None:
+    import ray._private.services as services
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def no_cluster(addr: str, temp_dir: str | None = None) -> None:  # what Ray does on a machine without one
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", no_cluster)
+    with pytest.raises(SearchError, match="no running Ray cluster found.*Could not find any running Ray"):
+        check_reachable("auto")
