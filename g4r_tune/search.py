@@ -42,7 +42,10 @@ JOURNAL_FILE, DRIVER_LOG = "optuna_journal.log", "g4r_driver.log"
 CHECKPOINTS_TO_KEEP = 2
 MAX_FAILURES = 2  # a trial on a lost node restarts (from its last checkpoint) up to this many times
 
+# loggers that Ray writes to while ray.init has reset the "ray" logger's handlers
+_NOISY_RAY_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray._private.worker")
 # progress sinks by experiment folder: Tune pickles callbacks with the experiment, a live view cannot be pickled
+_FILE_HANDLERS: dict[str, logging.FileHandler] = {}
 _PROGRESS_SINKS: dict[str, Callable[[SearchProgress], None]] = {}
 
 
@@ -170,7 +173,7 @@ class ExperimentRecorder(tune.Callback):
         self._emit(trials, f"error in {trial.trial_id}: {self.errors[trial.trial_id]}")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self._write_trials(trials)
+        self._emit(trials, "search finished")
 
 
 def _error_reason(trial: Any) -> str:
@@ -189,9 +192,7 @@ def _error_reason(trial: Any) -> str:
 
 def progress_from_records(records: list[dict], spec: SearchSpec, elapsed: float, event: str = "") -> SearchProgress:
     """Counts and best-so-far from the trial records (pure)."""
-    best = max(
-        (r for r in records if r.get("metric_best") is not None), key=lambda r: r["metric_best"], default=None
-    )
+    best = max((r for r in records if r.get("metric_best") is not None), key=lambda r: r["metric_best"], default=None)
     finished = [r for r in records if r["status"] == "TERMINATED"]
     return SearchProgress(
         total=spec.search.num_samples,
@@ -255,9 +256,10 @@ def prepare_data(spec: SearchSpec, experiment_dir: Path) -> tuple[TrialData, dic
 
 def _connect_ray(spec: SearchSpec, experiment_dir: Path) -> None:
     """Connect to ``ray.address`` when one is given (never starting a local Ray instead), else start a local one."""
+    _quiet_logs(experiment_dir)
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+    kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "include_dashboard": False}
     try:
         if spec.ray.address:
             ray.init(address=spec.ray.address, **kwargs)
@@ -266,25 +268,30 @@ def _connect_ray(spec: SearchSpec, experiment_dir: Path) -> None:
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = spec.ray.address or "a local Ray"
         raise SearchError(f"could not connect to Ray at {where!r}: {err}") from None
-    _quiet_logs(experiment_dir)
+    _quiet_logs(experiment_dir)  # ray.init replaces the handlers of the "ray" logger
 
 
 def _quiet_logs(experiment_dir: Path) -> None:
     """Send Ray's and Optuna's driver-side logging to a file instead of the terminal."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.logging.disable_default_handler()
-    handler = logging.FileHandler(experiment_dir / DRIVER_LOG)
+    handler = _FILE_HANDLERS.get(str(experiment_dir))
+    if handler is None:
+        handler = _FILE_HANDLERS[str(experiment_dir)] = logging.FileHandler(experiment_dir / DRIVER_LOG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    for name in ("ray", "ray.tune", "ray.train", "optuna", "g4r_tune"):
+    for name in ("ray", "ray.tune", "ray.train", "optuna", "g4r_tune", *_NOISY_RAY_LOGGERS):
         logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
         for old in list(logger.handlers):
             if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
                 logger.removeHandler(old)
-        logger.addHandler(handler)
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
         logger.propagate = False
 
 
 def _make_searcher(spec: SearchSpec, experiment_dir: Path) -> AshaAwareOptunaSearch:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = spec.search.num_samples
     sampler = optuna.samplers.TPESampler(
         seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
@@ -397,7 +404,13 @@ def _tune_config(spec: SearchSpec, experiment_dir: Path, replay: bool) -> tune.T
         num_samples=spec.search.num_samples,
         max_concurrent_trials=1 if replay else spec.search.max_concurrent,
         reuse_actors=True,
+        trial_dirname_creator=trial_dirname,
     )
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short per-trial folder names (Ray's default embeds the whole config)."""
+    return f"trial_{trial.trial_id}"
 
 
 def _run_config(spec: SearchSpec, experiment_dir: Path) -> tune.RunConfig:

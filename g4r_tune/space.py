@@ -43,6 +43,7 @@ def suggest(trial: optuna.Trial, param: ParamSpec) -> Any:
 
 def sample_configs(spec: SearchSpec, n: int, seed: int = 0) -> list[dict[str, Any]]:
     """``n`` configs drawn at random from the space (fixed values included): for dry runs and tests."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     space = DefineByRun(spec)
     out = []
@@ -73,3 +74,12 @@ def optuna_final_state(last_result: Mapping[str, Any] | None, max_epochs: int, e
     if int(last_result.get("training_iteration", 0)) < max_epochs:
         return "PRUNED"
     return "COMPLETE"
+
+
+def asha_rungs(max_epochs: int, grace_period: int, reduction_factor: int) -> list[int]:
+    """Epochs at which ASHA compares trials (grace * rf^k below max_epochs)."""
+    rungs, t = [], grace_period
+    while t < max_epochs:
+        rungs.append(t)
+        t *= reduction_factor
+    return rungs

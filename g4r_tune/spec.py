@@ -16,23 +16,15 @@ from typing import Any
 import yaml
 
 from g4r_tune.config import Hyperparams, hyperparam_names
+from g4r_tune.data.synthetic import SynthConfig
 from g4r_tune.errors import ConfigError, must_be
 
 REPORTED_CUTOFFS: tuple[int, ...] = (1, 5, 10, 20)  # the trainable reports recall@K / mrr@K for these K
 PARAM_TYPES: tuple[str, ...] = ("int", "float", "categorical")
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "train_full", "test")
+SYNTH_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SynthConfig))
 _TOP_KEYS = ("name", "data", "fixed", "space", "metric", "search", "asha", "resources", "ray", "storage", "report")
 _REQUIRED_TOP = ("name", "data", "space", "metric")
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Generated click data (``data.synthetic``); mirrors ``g4r_tune.data.synthetic.SynthConfig``."""
-
-    n_items: int = 500
-    n_sessions: int = 3000
-    days: int = 10
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class DataSpec:
     valid: Path | None = None
     train_full: Path | None = None
     test: Path | None = None
-    synthetic: SyntheticSpec | None = None
+    synthetic: SynthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -329,14 +321,16 @@ def _space(raw: Any, fixed: Mapping[str, Any]) -> tuple[ParamSpec, ...]:
             path = f"space.{p.name}.when.{cond}"
             if cond == p.name or (cond not in known and cond not in fixed):
                 choices = sorted(set(known) - {p.name} | set(fixed))
-                raise ConfigError(f"{path}: unknown parameter; it must be a fixed or searched one: {', '.join(choices)}")
+                raise ConfigError(f"{path}: unknown parameter; use a fixed or searched one: {', '.join(choices)}")
             if cond in known and known[cond].when:
                 raise ConfigError(f"{path}: conditions on conditional parameters are not supported")
+            if cond not in known:  # a condition on a fixed value must be able to hold
+                if fixed[cond] not in allowed:
+                    raise ConfigError(must_be(path, list(allowed), f"a list including the fixed value {fixed[cond]!r}"))
+                continue
             for value in allowed:
-                ok = known[cond].contains(value) if cond in known else value == fixed[cond]
-                if not ok:
-                    rule = known[cond].describe() if cond in known else f"the fixed value {fixed[cond]!r}"
-                    raise ConfigError(must_be(path, value, rule))
+                if not known[cond].contains(value):
+                    raise ConfigError(must_be(path, value, known[cond].describe()))
     for p in params:  # every bound must be a valid hyperparameter value
         probes = p.choices if p.type == "categorical" else (p.low, p.high)
         for value in probes:
@@ -437,7 +431,7 @@ def _search(raw: Any, space: tuple[ParamSpec, ...], fixed: Mapping[str, Any]) ->
             if not by_name[key].contains(value):
                 raise ConfigError(must_be(f"{path}.{key}", value, by_name[key].describe()))
             values[key] = value
-        for key, value in values.items():  # a conditional value only where its condition holds
+        for key in values:  # a conditional value only where its condition holds
             if not by_name[key].active({**fixed, **values}):
                 raise ConfigError(f"{path}.{key}: set, but its condition ({by_name[key].describe()}) does not hold")
         cleaned.append(values)
@@ -449,9 +443,11 @@ def _data(raw: Any, check_files: bool, base_dir: Path | None) -> DataSpec:
     if "synthetic" in data:
         if any(k in data for k in SPLIT_NAMES):
             raise ConfigError("data: give either synthetic or files (train, valid, ...), not both")
-        synth = _build(SyntheticSpec, data["synthetic"] or {}, "data.synthetic")
-        for key in ("n_items", "n_sessions", "days"):
-            _positive_int(getattr(synth, key), f"data.synthetic.{key}")
+        raw_synth = _mapping(data["synthetic"] or {}, "data.synthetic", SYNTH_KEYS)
+        try:
+            synth = SynthConfig(**raw_synth)
+        except ConfigError as err:
+            raise ConfigError(f"data.synthetic: {err}") from None
         return DataSpec(synthetic=synth)
     for key in ("train", "valid"):
         if key not in data:

@@ -146,6 +146,10 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
         report.update(status="diverged", error=str(err))
         _write_json(args.json, report)
         raise
+    except KeyboardInterrupt:
+        report.update(status="interrupted", error="interrupted by the user")
+        _write_json(args.json, report)
+        raise
 
     if args.save:
         extra = {"train": str(args.train_path), "epochs": trainer.epoch, "seed": runtime.seed}
@@ -270,7 +274,8 @@ def _print_loaded(console: Console, role: str, path: str, loaded) -> None:
 def _print_result(console: Console, path: str, result) -> None:
     from rich.table import Table
 
-    table = Table(title=escape(str(path)), title_justify="left")
+    console.print(f"[bold]results[/] {escape(str(path))}", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("K", justify="right")
     table.add_column("Recall@K", justify="right")
     table.add_column("MRR@K", justify="right")

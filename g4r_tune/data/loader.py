@@ -138,8 +138,19 @@ def is_grouped_and_time_ordered(session_ids: np.ndarray, times: np.ndarray) -> b
     change = session_ids[1:] != session_ids[:-1]
     if np.any(~change & (times[1:] < times[:-1])):
         return False
-    run_ids = session_ids[np.r_[True, change]]
-    return len(np.unique(run_ids)) == len(run_ids)
+    return bool(pd.Index(session_ids[np.r_[True, change]]).is_unique)
+
+
+def datetime_to_seconds(stamps: pd.Series) -> np.ndarray:
+    """Seconds since the Unix epoch (UTC for naive times), exact to the microsecond.
+
+    pandas 3 datetimes keep their parsed unit (often us or ms, not ns); going through integer microseconds avoids
+    both unit mistakes and the float rounding of nanosecond counts (1.4e18 ns is not exact in float64).
+    """
+    micros = stamps.dt.as_unit("us")
+    if micros.dt.tz is not None:
+        micros = micros.dt.tz_convert("UTC").dt.tz_localize(None)
+    return micros.to_numpy().view(np.int64) / 1e6
 
 
 def _drop_sessions(data: SessionData, drop: np.ndarray) -> SessionData:
@@ -220,9 +231,8 @@ def _check_values(path: Path, frame: pd.DataFrame, wanted: list[str], header_lin
 
     for canonical, name in zip((SESSION, ITEM, TIME), wanted, strict=True):
         col = frame[canonical]
-        if canonical == TIME and col.dtype.kind == "M":  # Parquet timestamps: exact seconds since the epoch
-            col = (col.dt.tz_localize(None) if col.dt.tz is not None else col) - pd.Timestamp(0)
-            frame[TIME] = col / pd.Timedelta(1, "s")
+        if canonical == TIME and col.dtype.kind == "M":  # Parquet timestamps: seconds since the epoch
+            frame[TIME] = datetime_to_seconds(col)
             col = frame[TIME]
         is_text = col.dtype.kind in "OUST" or str(col.dtype) in ("str", "string")
         missing = col.isna().to_numpy()
