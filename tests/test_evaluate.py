@@ -111,3 +111,13 @@ def test_cuda_matches_cpu() -> None:
     for k in on_cpu.recall:
         assert on_gpu.recall[k] == pytest.approx(on_cpu.recall[k], abs=1e-9)
         assert on_gpu.mrr[k] == pytest.approx(on_cpu.mrr[k], abs=1e-9)
+
+
+def test_scoring_in_row_blocks_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import g4r_tune.evaluate as evaluate_module
+
+    data = random_sessions(30, [4, 7, 2, 5, 3] * 8, seed=12)
+    model = TinyRecurrentModel(30, seed=13, integer_scores=True).double()
+    whole = evaluate(model, data, EvalConfig(batch_size=16))
+    monkeypatch.setattr(evaluate_module, "_SCORE_BLOCK_ELEMENTS", 30 * 3)  # 3 rows per block
+    assert evaluate(model, data, EvalConfig(batch_size=16)) == whole

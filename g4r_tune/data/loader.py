@@ -138,8 +138,7 @@ def is_grouped_and_time_ordered(session_ids: np.ndarray, times: np.ndarray) -> b
     change = session_ids[1:] != session_ids[:-1]
     if np.any(~change & (times[1:] < times[:-1])):
         return False
-    run_ids = session_ids[np.r_[True, change]]
-    return len(np.unique(run_ids)) == len(run_ids)
+    return bool(pd.Index(session_ids[np.r_[True, change]]).is_unique)
 
 
 def datetime_to_seconds(stamps: pd.Series) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from g4r_tune.errors import DataError
 
@@ -25,7 +26,7 @@ class ItemIndex:
     def __post_init__(self) -> None:
         if self.ids.ndim != 1:
             raise DataError("ItemIndex ids must be one-dimensional")
-        if len(np.unique(self.ids)) != len(self.ids):
+        if not pd.Index(self.ids).is_unique:  # hash-based: O(n), unlike sorting
             raise DataError("ItemIndex ids must be unique")
 
     def __len__(self) -> int:
@@ -34,7 +35,10 @@ class ItemIndex:
     @classmethod
     def from_ids(cls, ids: np.ndarray) -> ItemIndex:
         """Index of the distinct ids, in sorted order (deterministic whatever the row order)."""
-        return cls(np.unique(_normalise_ids(np.asarray(ids))))
+        values = _normalise_ids(np.asarray(ids))
+        if values.dtype.kind == "i":  # hash the (many) events down to the (few) distinct ids before sorting
+            return cls(np.sort(pd.unique(values)))
+        return cls(np.unique(values))
 
     def encode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Dense indices for ``ids`` and a mask of which were known (unknown ones get index -1)."""
@@ -43,14 +47,8 @@ class ItemIndex:
             values = values.astype(self.ids.dtype) if self.ids.dtype.kind == "U" else values
             if values.dtype.kind != self.ids.dtype.kind:  # string ids against an int index: none can match
                 return np.full(len(values), -1, dtype=np.int64), np.zeros(len(values), dtype=bool)
-        pos = np.searchsorted(self.ids, values)
-        pos_clipped = np.minimum(pos, len(self.ids) - 1)
-        known = (
-            (len(self.ids) > 0) & (self.ids[pos_clipped] == values)
-            if len(self.ids)
-            else np.zeros(len(values), dtype=bool)
-        )
-        return np.where(known, pos_clipped, -1).astype(np.int64), np.asarray(known, dtype=bool)
+        dense = pd.Index(self.ids).get_indexer(values).astype(np.int64)  # hash lookup; -1 where unknown
+        return dense, dense >= 0
 
     def decode(self, idx: np.ndarray) -> np.ndarray:
         return self.ids[np.asarray(idx, dtype=np.int64)]

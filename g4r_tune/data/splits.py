@@ -205,12 +205,27 @@ def make_splits(
 
 
 def write_tsv(events: pd.DataFrame, path: Path) -> None:
-    """GRU4Rec TSV (SessionId, ItemId, Time in seconds); integral times are written without a fraction."""
+    """GRU4Rec TSV (SessionId, ItemId, Time in seconds), times in shortest round-trip form (``12`` not ``12.0``).
+
+    pyarrow's C++ writer is ~10x faster than ``DataFrame.to_csv`` on float columns (millions of rows).
+    """
     out = events[[SESSION, ITEM, TIME]]
     time = out[TIME].to_numpy(np.float64)
     if len(time) and np.all(time == np.round(time)) and np.abs(time).max() < 2**53:
         out = out.assign(**{TIME: time.astype(np.int64)})
-    out.to_csv(path, sep="\t", index=False, lineterminator="\n")
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+    except ImportError:  # pragma: no cover - pyarrow is part of the environment
+        out.to_csv(path, sep="\t", index=False, lineterminator="\n")
+        return
+    options = pa_csv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    with open(path, "wb") as handle:
+        handle.write(f"{SESSION}\t{ITEM}\t{TIME}\n".encode())
+        try:
+            pa_csv.write_csv(pa.Table.from_pandas(out, preserve_index=False), handle, options)
+        except pa.ArrowInvalid as err:  # e.g. an item id containing a tab or a newline
+            raise DataError(f"{path}: cannot write as TSV: {err}") from None
 
 
 def write_splits(
