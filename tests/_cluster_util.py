@@ -1,0 +1,225 @@
+"""A real multi-node Ray cluster on this machine, for the cluster tests.
+
+`local_ray_cluster()` runs `ray start --head` and one `ray start --address` per worker node, each a separate raylet
+with its own CPUs and object store, exactly as on separate machines. Every process it starts carries a private
+marker in its environment (`G4R_TEST_RAY_NODE`), inherited by raylets and the Ray workers they spawn (which leave
+the process group), so teardown and `kill_node` find and signal exactly the processes this harness started, by PID.
+It never runs a global `ray stop`. Token auth is on (Ray 2.60 requires it) with a token of its own, passed in the
+environment, never written to ~/.ray.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MARKER = "G4R_TEST_RAY_NODE"
+_STARTED = "Ray runtime started"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _marked_pids(value: str) -> list[int]:
+    """PIDs of live processes whose environment holds MARKER=value (read from /proc, so Linux only)."""
+    needle = f"{MARKER}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:  # exited meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+@dataclass
+class RayNode:
+    """One `ray start --block` process and everything it spawned."""
+
+    name: str
+    marker: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def pids(self) -> list[int]:
+        return _marked_pids(self.marker)
+
+    def node_id(self) -> str:
+        """The Ray node id (hex), read from this node's raylet command line (`--node_id=...`)."""
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            for arg in args:
+                if arg.startswith("--node_id="):
+                    return arg.split("=", 1)[1]
+        raise RuntimeError(f"no raylet found for ray node {self.name}")
+
+    def kill(self) -> list[int]:
+        """SIGKILL every process of this node at once: the node is lost, as when a machine dies."""
+        pids = self.pids()
+        _signal_all(pids, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        return pids
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM this node's processes, then SIGKILL whatever is left after `grace_s`."""
+        _signal_all(self.pids(), signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _signal_all(self.pids(), signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):  # SIGKILL was sent above
+            self.process.wait(timeout=10)
+
+
+@dataclass
+class LocalRayCluster:
+    """A running cluster: `address` for `ray.init`/`--address`, `env` for drivers (token auth, PYTHONPATH)."""
+
+    address: str
+    env: dict[str, str]
+    temp_dir: Path
+    head: RayNode
+    workers: list[RayNode] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[RayNode]:
+        return [self.head, *self.workers]
+
+    def logs_tail(self, n_chars: int = 3000) -> str:
+        """The end of every node's `ray start` output, for assertion messages."""
+        parts = []
+        for node in self.nodes:
+            text = node.log_path.read_text(errors="replace") if node.log_path.exists() else ""
+            parts.append(f"--- {node.name} ---\n{text[-n_chars:]}")
+        return "\n".join(parts)
+
+
+def cluster_env(token: str) -> dict[str, str]:
+    """The environment every node and driver of the test cluster needs."""
+    env = dict(os.environ)
+    env.pop(MARKER, None)
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        RAY_USAGE_STATS_ENABLED="0",
+        # Workers on every node import g4r_tune from this checkout (as an installed package would on a real cluster).
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+    )
+    return env
+
+
+def _start_node(
+    name: str, args: list[str], env: dict[str, str], temp_dir: Path, run_id: str, timeout_s: float
+) -> RayNode:
+    marker = f"{run_id}-{name}"
+    log_path = temp_dir / f"{name}.out"
+    ray_cli = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*ray_cli, "start", "--block", *args],
+            env={**env, MARKER: marker},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the test terminal must not reach the nodes directly
+        )
+    node = RayNode(name, marker, process, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _STARTED in log_path.read_text(errors="replace"):
+            return node
+        if process.poll() is not None:
+            break
+        time.sleep(0.25)
+    output = log_path.read_text(errors="replace")[-3000:]
+    why = f"exited with code {process.returncode}" if process.poll() is not None else f"not up after {timeout_s:.0f} s"
+    node.stop(grace_s=1)
+    raise RuntimeError(f"ray node {name} {why}:\n{output}")
+
+
+def _common_args(cpus: int, object_store_mb: int, temp_dir: Path) -> list[str]:
+    return [
+        f"--num-cpus={cpus}",
+        "--num-gpus=0",
+        f"--object-store-memory={object_store_mb * 1024 * 1024}",
+        f"--temp-dir={temp_dir}",
+        f"--dashboard-agent-listen-port={_free_port()}",  # nodes share one host: avoid the fixed default
+        "--disable-usage-stats",
+    ]
+
+
+@contextmanager
+def local_ray_cluster(
+    n_workers: int = 2,
+    cpus_per_node: int = 1,
+    object_store_mb: int = 100,
+    start_timeout_s: float = 90.0,
+) -> Iterator[LocalRayCluster]:
+    """Start a head plus `n_workers` worker nodes (separate raylets) on this machine; tear them all down after.
+
+    The temp dir is short and private (`/tmp/g4rc...`): Unix socket paths must stay under ~107 characters.
+    """
+    temp_dir = Path(tempfile.mkdtemp(prefix="g4rc", dir="/tmp"))
+    run_id = secrets.token_hex(6)
+    env = cluster_env(secrets.token_hex(32))
+    port = _free_port()
+    nodes: list[RayNode] = []
+    try:
+        head_args = [
+            "--head",
+            f"--port={port}",
+            "--include-dashboard=false",
+            *_common_args(cpus_per_node, object_store_mb, temp_dir),
+        ]
+        nodes.append(_start_node("head", head_args, env, temp_dir, run_id, start_timeout_s))
+        address = f"127.0.0.1:{port}"
+        for i in range(n_workers):
+            args = [f"--address={address}", *_common_args(cpus_per_node, object_store_mb, temp_dir)]
+            nodes.append(_start_node(f"worker{i + 1}", args, env, temp_dir, run_id, start_timeout_s))
+        yield LocalRayCluster(address, env, temp_dir, nodes[0], nodes[1:])
+    finally:
+        for node in reversed(nodes):  # workers first, the head (GCS) last
+            node.stop()
+        _signal_all([pid for node in nodes for pid in node.pids()], signal.SIGKILL)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def run_on_cluster(cluster: LocalRayCluster, code: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+    """Run a Python snippet as a driver process connected to `cluster` (RAY_ADDRESS is set for it)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**cluster.env, "RAY_ADDRESS": cluster.address},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=REPO,
+    )

@@ -1,0 +1,191 @@
+"""Cluster support: offline validation of the shipped cluster-launcher configs, and node descriptions.
+
+The multi-node search tests (a real 3-node Ray cluster on this machine) are in tests/test_cluster_search.py.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from g4r_tune.cli import main
+from g4r_tune.cluster import ClusterNode, check_reachable, nodes_from_ray, trial_fits, validate_cluster_config
+from g4r_tune.errors import ConfigError, SearchError
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = [REPO / "cluster.yaml", REPO / "examples" / "cluster_onprem.yaml"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_cluster_configs_pass_rays_schema(path: Path) -> None:
+    check = validate_cluster_config(path)
+    assert check.schema_checked, check.note
+    assert any(t.is_head for t in check.node_types)
+
+
+def test_cluster_yaml_has_autoscaling_cpu_workers_and_installs_pinned_torch_first() -> None:
+    check = validate_cluster_config(REPO / "cluster.yaml")
+    workers = [t for t in check.node_types if not t.is_head]
+    assert workers and all(t.min_workers == 0 < t.max_workers for t in workers)
+    text = (REPO / "cluster.yaml").read_text()
+    setup = text[text.index("setup_commands:") :]
+    assert setup.index("torch==2.13.0") < setup.index("-e ~/g4r-tune")
+    assert "download.pytorch.org/whl/cpu" in setup
+    assert re.search(r"ray\[[a-z,]+\]==2\.60\.0", setup)
+
+
+def test_commented_gpu_worker_type_validates_once_uncommented(tmp_path: Path) -> None:
+    lines = (REPO / "cluster.yaml").read_text().splitlines()
+    start = lines.index("  # gpu_worker:")
+    end = start
+    while end < len(lines) and lines[end].startswith("  #"):
+        end += 1
+    uncommented = [line.replace("  # ", "  ", 1) for line in lines[start:end]]
+    path = tmp_path / "gpu.yaml"
+    path.write_text("\n".join([*lines[:start], *uncommented, *lines[end:]]) + "\n")
+    check = validate_cluster_config(path)
+    assert {t.name for t in check.node_types} == {"head", "cpu_worker", "gpu_worker"}
+
+
+def _with(text: str, old: str, new: str, tmp_path: Path) -> Path:
+    assert old in text
+    path = tmp_path / "edited.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("max_workers: 8\nupscaling", "max_wrkers: 8\nupscaling", r"\(top level\).*'max_wrkers' was unexpected"),
+        ("    min_workers: 0\n", "    min_wrkers: 0\n", r"node_types\.cpu_worker.*'min_wrkers' was unexpected"),
+        ("    resources: {CPU: 0}\n", "", r"available_node_types\.head: 'resources' is a required property"),
+        ("head_node_type: head", "head_node_type: hed", r"head_node_type.*must be one of"),
+        ("type: aws", "type: awz", r"Unsupported node provider: awz"),
+    ],
+    ids=["misspelt-top-level-key", "misspelt-node-type-key", "missing-resources", "unknown-head-type", "provider"],
+)
+def test_invalid_cluster_config_is_rejected_with_its_key_path(old: str, new: str, expected: str, tmp_path) -> None:
+    path = _with((REPO / "cluster.yaml").read_text(), old, new, tmp_path)
+    with pytest.raises(ConfigError, match=expected) as err:
+        validate_cluster_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_misspelt_key_in_onprem_example_is_rejected(tmp_path: Path) -> None:
+    path = _with((REPO / "examples" / "cluster_onprem.yaml").read_text(), "max_workers: 3", "max_wrkers: 3", tmp_path)
+    with pytest.raises(ConfigError, match="'max_wrkers' was unexpected"):
+        validate_cluster_config(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [("[1, 2]\n", "must be a YAML mapping"), ("a: [1\n", "not valid YAML")],
+)
+def test_not_a_cluster_config(content: str, expected: str, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=expected):
+        validate_cluster_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        validate_cluster_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("moved", ["module", "function"])
+def test_validation_fails_soft_when_rays_private_api_moved(moved: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if moved == "module":
+        monkeypatch.setitem(sys.modules, "ray.autoscaler._private.util", None)  # importing it now fails
+    else:
+        import ray.autoscaler._private.util as util
+
+        monkeypatch.delattr(util, "validate_config")
+    check = validate_cluster_config(REPO / "cluster.yaml")
+    assert not check.schema_checked
+    assert "NOT checked" in check.note and "not importable" in check.note
+    assert check.cluster_name == "g4r-tune" and check.provider == "aws"
+    assert {t.name for t in check.node_types} == {"head", "cpu_worker"}
+
+
+def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster", "validate", str(REPO / "cluster.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+    bad = _with((REPO / "cluster.yaml").read_text(), "max_workers: 8\nupscaling", "max_wrkers: 8\nupscaling", tmp_path)
+    assert main(["cluster", "validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "max_wrkers" in err and "Traceback" not in err
+
+
+def test_cli_validate_warns_when_schema_not_checked(monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "ray.autoscaler._private.util", None)
+    assert main(["cluster", "validate", str(REPO / "cluster.yaml")]) == 0
+    assert "NOT checked" in capsys.readouterr().out
+
+
+def _raw_node(node_id: str, alive: bool, cpus: float, gpus: float = 0.0, head: bool = False) -> dict:
+    resources = {"CPU": cpus, "memory": 8e9, "object_store_memory": 2e9, f"node:10.0.0.{len(node_id)}": 1.0}
+    if gpus:
+        resources["GPU"] = gpus
+    if head:
+        resources["node:__internal_head__"] = 1.0
+    return {"NodeID": node_id, "NodeManagerAddress": "10.0.0.1", "Alive": alive, "Resources": resources}
+
+
+def test_nodes_from_ray_puts_head_first_and_reads_resources() -> None:
+    nodes = nodes_from_ray(
+        [_raw_node("w1", True, 4), _raw_node("dead", False, 0), _raw_node("h", True, 0, head=True), {"NodeID": "x"}]
+    )
+    assert [n.node_id for n in nodes][:1] == ["h"] and nodes[0].is_head
+    w1 = next(n for n in nodes if n.node_id == "w1")
+    assert (w1.cpus, w1.gpus, w1.memory_gb, w1.object_store_gb, w1.alive) == (4.0, 0.0, 8.0, 2.0, True)
+    assert next(n for n in nodes if n.node_id == "x") == ClusterNode("x", "", False, False, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_trial_fits_needs_one_live_node_with_enough_cpus_and_gpus() -> None:
+    nodes = nodes_from_ray([_raw_node("a", True, 2), _raw_node("b", False, 16, gpus=1), _raw_node("g", True, 4, 1)])
+    assert trial_fits(nodes, 2, 0)
+    assert trial_fits(nodes, 4, 1)
+    assert not trial_fits(nodes, 8, 0)  # only the dead node has that many
+    assert not trial_fits(nodes, 1, 2)
+    assert not trial_fits([], 1, 0)
+
+
+def test_check_reachable_fails_fast_on_a_closed_port() -> None:
+    with socket.socket() as s:  # bind without listening: connecting is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(SearchError, match=rf"cannot reach the Ray cluster at 127\.0\.0\.1:{port}"):
+            check_reachable(f"127.0.0.1:{port}", timeout_s=5)
+    assert time.monotonic() - started < 5
+
+
+def test_check_reachable_accepts_a_listening_port_and_skips_local_addresses() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert check_reachable(f"127.0.0.1:{port}") == f"127.0.0.1:{port}"
+    assert check_reachable(None) is None and check_reachable("local") is None
+    assert check_reachable("ray://head:10001") is None
+    with pytest.raises(SearchError, match="not of the form HOST:PORT"):
+        check_reachable("head-without-port")
+
+
+def test_check_reachable_auto_without_a_cluster_says_so(monkeypatch, tmp_path: Path) -> None:
+    import ray._private.services as services
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def no_cluster(addr: str, temp_dir: str | None = None) -> None:  # what Ray does on a machine without one
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", no_cluster)
+    with pytest.raises(SearchError, match="no running Ray cluster found.*Could not find any running Ray"):
+        check_reachable("auto")
