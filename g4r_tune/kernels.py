@@ -21,7 +21,7 @@ _POW2 = np.array([2.0**k for k in range(-127, 128)], dtype=np.float32)
 _F = np.float32
 
 
-@numba.njit(inline="always", fastmath=_FAST)
+@numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _exp(x):
     """float32 exp for x <= 0 (|relative error| < ~3e-7) built from arithmetic and a table load only, so loops
     calling it vectorise (numba has no vector libm here). Inputs below -87 give ~1e-38 instead of 0."""
@@ -34,13 +34,13 @@ def _exp(x):
     return p * _POW2[ki + 127]
 
 
-@numba.njit(inline="always", fastmath=_FAST)
+@numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _sigmoid(x):
     q = _exp(-abs(x))
     return _F(1.0) / (_F(1.0) + q) if x >= 0 else q / (_F(1.0) + q)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def loss_fwd_bwd(scores, cols, col_offset, loss_code, bpreg, elu_param, grad_scale, grad, lane_loss):
     """Per-lane loss and d(sum of losses * grad_scale)/d(scores), float32.
 
@@ -169,7 +169,7 @@ def loss_fwd_bwd(scores, cols, col_offset, loss_code, bpreg, elu_param, grad_sca
             out[cols[j]] += dr[j] * act_d[j] * scale
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def adagrad_rows(param, acc, vel, rows, grad, lr, momentum):
     """In place on rows ``rows`` (unique) of the 2-D ``param``/``acc``/``vel`` with ``grad`` (len(rows), width)."""
     lr32 = _F(lr)
@@ -192,7 +192,7 @@ def adagrad_rows(param, acc, vel, rows, grad, lr, momentum):
                 p[j] -= lr32 * g[j] / np.sqrt(aj + eps)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def adagrad_dense(param, acc, vel, grad, lr, momentum):
     """In place on flat arrays."""
     lr32 = _F(lr)
