@@ -90,10 +90,10 @@ def eval_worker(threads: int) -> dict:
     import numpy as np
     import torch
     from _synth_clicks import synth_sessions
-    from g4r_tune.evaluate import evaluate
 
     from g4r_tune.config import EvalConfig, Hyperparams
     from g4r_tune.data.sessions import SessionData
+    from g4r_tune.evaluate import evaluate
     from g4r_tune.model import GRU4Rec
 
     torch.set_num_threads(threads)

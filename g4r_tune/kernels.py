@@ -232,17 +232,3 @@ def unique_rows(idx, marker, rows_out, inv_out):
     for k in range(n):
         marker[rows_out[k]] = -1
     return n
-
-
-@numba.njit(cache=True)
-def mark_positions(inv, n_unique, out):
-    """Sorted distinct values of ``inv`` (positions < n_unique) into ``out``; returns how many."""
-    seen = np.zeros(n_unique, dtype=np.bool_)
-    for i in range(inv.shape[0]):
-        seen[inv[i]] = True
-    n = 0
-    for k in range(n_unique):
-        if seen[k]:
-            out[n] = k
-            n += 1
-    return n

@@ -83,5 +83,3 @@ def test_unique_rows_first_seen_order_and_marker_restored() -> None:
     assert rows[:n].tolist() == [5, 2, 9, 0]
     assert rows[inv].tolist() == idx.tolist()
     assert (marker == -1).all()
-    out = np.empty(4, np.int64)
-    assert kernels.mark_positions(np.array([3, 1, 3]), 4, out) == 2 and out[:2].tolist() == [1, 3]
