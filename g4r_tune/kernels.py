@@ -232,3 +232,33 @@ def unique_rows(idx, marker, rows_out, inv_out):
     for k in range(n):
         marker[rows_out[k]] = -1
     return n
+
+
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
+def cross_entropy_counts_fwd_bwd(scores, counts, target_pos, grad_scale, grad, lane_loss):
+    """Cross-entropy without log-q, in column-multiplicity form: no gather/scatter, one contiguous pass per lane.
+
+    ``scores`` (B, U) holds each distinct column item once; ``counts`` (U,) float32 says how many columns it
+    fills (>= 1); lane b's target is ``target_pos[b]``. Same result as `loss_fwd_bwd` on the expanded columns.
+    """
+    n_lanes, n_unique = scores.shape
+    scale = _F(grad_scale)
+    e = np.empty(n_unique, dtype=np.float32)
+    for b in range(n_lanes):
+        row = scores[b]
+        m = row[0]
+        for u in range(n_unique):
+            m = max(m, row[u])
+        z = _F(0.0)
+        for u in range(n_unique):
+            e[u] = counts[u] * _exp(row[u] - m)
+            z += e[u]
+        t = target_pos[b]
+        p_t = _exp(row[t] - m) / z
+        lane_loss[b] = -math.log(p_t + _EPS)
+        ratio = _F(p_t / (p_t + _EPS))
+        c = ratio * scale / z
+        out = grad[b]
+        for u in range(n_unique):
+            out[u] = c * e[u]
+        out[t] -= ratio * scale

@@ -226,11 +226,15 @@ class Trainer:
         grad = torch.empty_like(scores)
         lane = np.empty(n, dtype=np.float64)
         log_q = self._log_q(torch.from_numpy(targets), torch.from_numpy(samples))
-        offset = self._zero_offset(n_cols) if log_q is None else (p.logq * log_q).numpy()
-        k.loss_fwd_bwd(
-            scores.numpy(), col_pos, offset, self._loss_code, p.bpreg, p.elu_param, 1.0 / p.batch_size,
-            grad.numpy(), lane,
-        )  # fmt: skip
+        if self._loss_code == 0 and log_q is None:  # plain cross-entropy: column multiplicities, no gather
+            counts = np.bincount(col_pos, minlength=n_y).astype(np.float32)
+            k.cross_entropy_counts_fwd_bwd(scores.numpy(), counts, col_pos[:n], 1.0 / p.batch_size, grad.numpy(), lane)
+        else:
+            offset = self._zero_offset(n_cols) if log_q is None else (p.logq * log_q).numpy()
+            k.loss_fwd_bwd(
+                scores.numpy(), col_pos, offset, self._loss_code, p.bpreg, p.elu_param, 1.0 / p.batch_size,
+                grad.numpy(), lane,
+            )  # fmt: skip
         for prm in self.dense.values():
             prm.grad = None
         out.backward(grad @ w_y)
