@@ -289,12 +289,15 @@ def _quiet_logs(experiment_dir: Path) -> None:
         logger.propagate = False
 
 
-def _make_searcher(spec: SearchSpec, experiment_dir: Path) -> AshaAwareOptunaSearch:
+def _make_searcher(
+    spec: SearchSpec, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
+) -> AshaAwareOptunaSearch:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = spec.search.num_samples
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
-    )
+    if sampler is None:  # a few random trials first, then TPE; constant_liar spreads concurrent proposals
+        sampler = optuna.samplers.TPESampler(
+            seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
+        )
     storage = JournalStorage(JournalFileBackend(str(experiment_dir / JOURNAL_FILE)))
     return AshaAwareOptunaSearch(
         space=DefineByRun(spec),
@@ -334,8 +337,14 @@ def run_search(
     replay: bool = False,
     progress: Callable[[SearchProgress], None] | None = None,
     trainable: Callable[..., None] = ray_trainable,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    early_stopping: bool = True,
 ) -> SearchOutcome:
-    """Run (or with ``resume`` continue) the search of ``spec`` into ``<storage>/<name>/``."""
+    """Run (or with ``resume`` continue) the search of ``spec`` into ``<storage>/<name>/``.
+
+    ``sampler`` replaces the seeded TPE sampler and ``early_stopping=False`` replaces ASHA by running every trial to
+    ``max_epochs``: both exist for baselines (benchmarks/search_efficiency.py compares against random search).
+    """
     experiment_dir = spec.experiment_dir()
     can_restore = experiment_dir.is_dir() and tune.Tuner.can_restore(str(experiment_dir))
     if resume and not can_restore:
@@ -369,7 +378,7 @@ def run_search(
         else:
             tuner = tune.Tuner(
                 wrapped,
-                tune_config=_tune_config(spec, experiment_dir, replay),
+                tune_config=_tune_config(spec, experiment_dir, replay, sampler, early_stopping),
                 run_config=_run_config(spec, experiment_dir),
             )
         tuner.fit()
@@ -386,18 +395,28 @@ def run_search(
     return summarize(spec, experiment_dir, previous + wall)
 
 
-def _tune_config(spec: SearchSpec, experiment_dir: Path, replay: bool) -> tune.TuneConfig:
-    scheduler = ASHAScheduler(
-        time_attr="training_iteration",
-        metric=spec.metric,
-        mode=spec.mode,
-        max_t=spec.asha.max_epochs,
-        grace_period=spec.asha.grace_period,
-        reduction_factor=spec.asha.reduction_factor,
-        brackets=1,
+def _tune_config(
+    spec: SearchSpec,
+    experiment_dir: Path,
+    replay: bool,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    early_stopping: bool = True,
+) -> tune.TuneConfig:
+    scheduler = (
+        None
+        if not early_stopping
+        else ASHAScheduler(
+            time_attr="training_iteration",
+            metric=spec.metric,
+            mode=spec.mode,
+            max_t=spec.asha.max_epochs,
+            grace_period=spec.asha.grace_period,
+            reduction_factor=spec.asha.reduction_factor,
+            brackets=1,
+        )
     )
     return tune.TuneConfig(
-        search_alg=_make_searcher(spec, experiment_dir),
+        search_alg=_make_searcher(spec, experiment_dir, sampler),
         scheduler=scheduler,
         num_samples=spec.search.num_samples,
         max_concurrent_trials=1 if replay else spec.search.max_concurrent,
