@@ -245,6 +245,7 @@ def prepare_data(spec: SearchSpec, experiment_dir: Path) -> tuple[TrialData, dic
         max_epochs=spec.asha.max_epochs,
         threads=max(1, int(spec.resources.cpus_per_trial)),
         seed=spec.search.seed,
+        device="cuda" if spec.resources.gpus_per_trial > 0 else "cpu",
         valid_dropped_unknown=valid.n_dropped_unknown,
     )
     return data, {k: str(v) for k, v in files.items() if v is not None}
