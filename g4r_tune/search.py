@@ -80,6 +80,7 @@ class SearchOutcome:
     epochs_used: int
     epoch_budget: int
     wall_seconds: float
+    complete: bool = True  # every trial ended (False after an interruption: continue with --resume)
 
 
 class AshaAwareOptunaSearch(OptunaSearch):
@@ -392,8 +393,10 @@ def run_search(
         _PROGRESS_SINKS.pop(str(experiment_dir), None)
     wall = time.time() - started
     previous = json.loads((experiment_dir / SUMMARY_FILE).read_text()).get("wall_seconds") or 0.0
-    _write_summary(spec, experiment_dir, status="FINISHED", finished=_now(), wall_seconds=previous + wall)
-    return summarize(spec, experiment_dir, previous + wall)
+    outcome = summarize(spec, experiment_dir, previous + wall)
+    status = "FINISHED" if outcome.complete else "INTERRUPTED"  # e.g. Ctrl-C: Tune stops and saves its state
+    _write_summary(spec, experiment_dir, status=status, finished=_now(), wall_seconds=previous + wall)
+    return outcome
 
 
 def _tune_config(
@@ -447,7 +450,9 @@ def summarize(spec: SearchSpec, experiment_dir: Path, wall_seconds: float) -> Se
     """The outcome as recorded in ``g4r_trials.json`` (the same file the report reads)."""
     records = json.loads((experiment_dir / TRIALS_FILE).read_text()) if (experiment_dir / TRIALS_FILE).is_file() else []
     snap = progress_from_records(records, spec, wall_seconds)
+    ended = sum(r["status"] in ("TERMINATED", "ERROR") for r in records)
     return SearchOutcome(
+        complete=ended >= spec.search.num_samples,
         experiment_dir=experiment_dir,
         metric=spec.metric,
         best_value=snap.best_value,

@@ -54,6 +54,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"{outcome.wall_seconds:.0f} s. Results: {outcome.experiment_dir}",
         highlight=False,
     )
+    if not outcome.complete:
+        console.print("[yellow]the search was interrupted[/]: rerun the same command with --resume to continue it")
+        return 1
     if args.no_report:
         return 0
     return _report(outcome.experiment_dir, console, verbose=getattr(args, "verbose", False))
