@@ -185,8 +185,9 @@ class Request:
     position: int  # 0-based click position inside the session
 
 
-def replay_requests(data: SessionData, n_requests: int) -> Iterator[Request]:
-    """Test sessions click by click in their order, cycling through the file until ``n_requests`` are produced."""
+def replay_requests(data: SessionData, n_requests: int | None) -> Iterator[Request]:
+    """Test sessions click by click in their order, cycling through the file until ``n_requests`` are produced
+    (forever with ``None``)."""
     if data.n_events == 0:
         raise DataError("no test clicks to replay (is the test file empty, or are all its items unknown?)")
     lengths = data.session_lengths
@@ -194,7 +195,7 @@ def replay_requests(data: SessionData, n_requests: int) -> Iterator[Request]:
     while True:
         for s, length in enumerate(lengths):
             for pos in range(int(length)):
-                if produced >= n_requests:
+                if n_requests is not None and produced >= n_requests:
                     return
                 produced += 1
                 yield Request(s, pos)
@@ -233,7 +234,7 @@ def measure_latency(
         with torch.inference_mode():
             weights, bias = model.output_weights()
             scorer = TopNScorer(weights.to(torch_device), bias.to(torch_device), top_n=top_n, precision=precision)
-            run = _Replayer(model, data, scorer, torch_device, stateless, item_ids)
+            run = RequestReplayer(model, data, scorer, torch_device, stateless, item_ids)
             run.time(warmup, None)
             scorer.fallbacks = 0
             timings = run.time(n_requests, progress)
@@ -253,8 +254,11 @@ def measure_latency(
     )
 
 
-class _Replayer:
-    """Replays clicks through model + scorer, carrying one hidden state per live session."""
+class RequestReplayer:
+    """Replays clicks through model + scorer, carrying one hidden state per live session.
+
+    Successive ``time`` calls continue the replay where the last one stopped, so that benchmarks can interleave
+    blocks of several variants (call inside ``torch.inference_mode()`` with the model in eval mode)."""
 
     def __init__(
         self,
@@ -270,12 +274,14 @@ class _Replayer:
         self.items = torch.as_tensor(np.ascontiguousarray(data.items), dtype=torch.int64, device=device)
         self.offsets = data.offsets
         self.hidden: list[torch.Tensor] = []
+        self.requests = replay_requests(data, None)
 
-    def time(self, n_requests: int, progress: Callable[[int, int], None] | None) -> np.ndarray:
+    def time(self, n_requests: int, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         timings = np.empty(n_requests, dtype=np.int64)
         sync = torch.cuda.synchronize if self.device.type == "cuda" else None
         every = max(n_requests // 100, 1)
-        for i, req in enumerate(replay_requests(self.data, n_requests)):
+        for i in range(n_requests):
+            req = next(self.requests)
             start = int(self.offsets[req.session])
             if req.position == 0 and not self.stateless:
                 self.hidden = self.model.init_hidden(1, device=self.device)  # a new session arrives

@@ -73,11 +73,7 @@ class Trainer:
         if self.fast:
             from g4r_tune import kernels
 
-            self._k = kernels
-            if runtime.threads is not None:
-                import numba
-
-                numba.set_num_threads(min(runtime.threads, numba.config.NUMBA_NUM_THREADS))
+            self._k = kernels  # serial kernels: numba.set_num_threads would reset torch's OpenMP threads
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(runtime.seed)
             self.model = GRU4Rec(params, data.n_items).to(self.device)

@@ -26,7 +26,12 @@ def test_fused_loss_matches_autograd(name: str, elu: float, dims: tuple[int, int
     offset = (rng.random(n_cols) * 2).astype(np.float32) if name == "cross-entropy" else np.zeros(n_cols, np.float32)
     leaf = torch.tensor(scores, dtype=torch.float64, requires_grad=True)
     lane = losses.lane_losses(
-        name, leaf[:, torch.from_numpy(cols)], bpreg=1.95, elu_param=elu, logq=1.0, log_q=torch.from_numpy(offset).double()
+        name,
+        leaf[:, torch.from_numpy(cols)],
+        bpreg=1.95,
+        elu_param=elu,
+        logq=1.0,
+        log_q=torch.from_numpy(offset).double(),
     )
     (lane.sum() / 80).backward()
     grad = np.full((n_lanes, n_unique), np.nan, np.float32)

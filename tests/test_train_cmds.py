@@ -121,3 +121,12 @@ def test_diverged_training_exits_1_and_keeps_the_json(tsvs, tmp_path: Path, caps
     assert "training diverged" in _one_line(capsys.readouterr().err)
     report = json.loads(out.read_text())
     assert report["status"] == "diverged" and "epoch 1" in report["error"]
+
+
+def test_test_file_without_known_items_fails_before_training(tsvs, tmp_path: Path, capsys) -> None:
+    train, _ = tsvs
+    unknown = tmp_path / "unknown.tsv"
+    write_click_tsv(unknown, n_sessions=5, n_items=10, seed=3, item_offset=99_000)
+    assert main(["train", str(train), "-ps", SMALL, "-t", str(unknown)]) == 1
+    captured = capsys.readouterr()
+    assert "nothing to evaluate" in _one_line(captured.err) and "epoch" not in captured.out

@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from g4r_tune.config import TIE_MODES
+from g4r_tune.config import TIE_MODES, EvalConfig, Hyperparams, RuntimeConfig
 from g4r_tune.errors import ConfigError, DataError, G4RTuneError
+
+if TYPE_CHECKING:
+    import torch
+
+    from g4r_tune.data.loader import LoadResult
+    from g4r_tune.evaluate import EvalResult
+    from g4r_tune.train import EpochStats, Trainer
 
 SUBCOMMANDS: tuple[str, ...] = ("train", "eval")
 DEFAULT_CUTOFFS = [1, 5, 10, 20]
@@ -81,7 +88,6 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace, console: Console) -> int:
     from g4r_tune.checkpoint import save_checkpoint
-    from g4r_tune.config import EvalConfig, RuntimeConfig
     from g4r_tune.data.loader import load_sessions
     from g4r_tune.errors import TrainingDiverged
     from g4r_tune.train import Trainer
@@ -101,6 +107,7 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
     tests = {path: load_sessions(path, train.data.item_index) for path in args.test}  # fail before training
     for path, loaded in tests.items():
         _print_loaded(console, "test", path, loaded)
+        _require_predictions(path, loaded)
     params_line = f"[bold]params[/] ({escape(str(source))}): {params.to_param_string()}"
     console.print(params_line, highlight=False, soft_wrap=True)
 
@@ -165,8 +172,7 @@ def run_train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _read_params(args: argparse.Namespace):
-    from g4r_tune.config import Hyperparams
+def _read_params(args: argparse.Namespace) -> tuple[Hyperparams, str]:
     from g4r_tune.tuned import load_tuned_config
 
     if args.params is not None:
@@ -178,7 +184,7 @@ def _read_params(args: argparse.Namespace):
     return params, args.config
 
 
-def _train_epoch_with_progress(trainer, n_epochs: int, console: Console):
+def _train_epoch_with_progress(trainer: Trainer, n_epochs: int, console: Console) -> EpochStats:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (
@@ -200,7 +206,6 @@ def run_eval(args: argparse.Namespace, console: Console) -> int:
     import torch
 
     from g4r_tune.checkpoint import load_checkpoint
-    from g4r_tune.config import EvalConfig, RuntimeConfig
     from g4r_tune.data.loader import load_sessions
     from g4r_tune.train import resolve_device
 
@@ -234,10 +239,19 @@ def run_eval(args: argparse.Namespace, console: Console) -> int:
 # --- shared helpers --------------------------------------------------------------------------------------------
 
 
-def _evaluate_loaded(model, loaded, config):
+def _evaluate_loaded(model: torch.nn.Module, loaded: LoadResult, config: EvalConfig) -> EvalResult:
     from g4r_tune.evaluate import evaluate
 
     return evaluate(model, loaded.data, config, n_dropped_unknown=loaded.n_dropped_unknown)
+
+
+def _require_predictions(path: str, loaded: LoadResult) -> None:
+    """A test file must have something to predict; checked before training so that no training is wasted."""
+    if loaded.data.n_predictions == 0:
+        raise DataError(
+            f"{path}: nothing to evaluate, no session has two or more events with items known to the model "
+            f"({loaded.n_dropped_unknown:,} events dropped as unknown)"
+        )
 
 
 def _require_files(paths: list[str]) -> None:
@@ -246,7 +260,7 @@ def _require_files(paths: list[str]) -> None:
             raise DataError(f"{path}: file not found")
 
 
-def _data_summary(path: str, loaded) -> dict[str, Any]:
+def _data_summary(path: str, loaded: LoadResult) -> dict[str, Any]:
     data = loaded.data
     return {
         "path": str(path),
@@ -258,7 +272,7 @@ def _data_summary(path: str, loaded) -> dict[str, Any]:
     }
 
 
-def _print_loaded(console: Console, role: str, path: str, loaded) -> None:
+def _print_loaded(console: Console, role: str, path: str, loaded: LoadResult) -> None:
     data = loaded.data
     text = f"[bold]{role}[/] {escape(str(path))}: {data.n_events:,} events, {data.n_sessions:,} sessions"
     text += (
@@ -271,7 +285,7 @@ def _print_loaded(console: Console, role: str, path: str, loaded) -> None:
         console.print(f"  [dim]{escape(note)}[/]", highlight=False, soft_wrap=True)
 
 
-def _print_result(console: Console, path: str, result) -> None:
+def _print_result(console: Console, path: str, result: EvalResult) -> None:
     from rich.table import Table
 
     console.print(f"[bold]results[/] {escape(str(path))}", highlight=False, soft_wrap=True)

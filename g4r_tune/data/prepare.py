@@ -67,11 +67,12 @@ def prepare(
     if raw_path.stat().st_size == 0:
         raise DataError(f"{raw_path}: file is empty")
     reader = read_retailrocket if config.dataset == "retailrocket" else read_yoochoose
-    events, raw_counts = reader(raw_path, config, progress)
-    if len(events) == 0:
+    raw = [reader(raw_path, config, progress)]
+    raw_counts = raw[0][1]
+    if len(raw[0][0]) == 0:
         raise DataError(f"{raw_path}: no usable events (no item views)")
-    tables, split_summary = make_splits(events, config.split_config(), progress)
-    del events
+    # hand the only reference to make_splits, so the raw table is freed once filtered (peak memory)
+    tables, split_summary = make_splits(raw.pop()[0], config.split_config(), progress)
     summary = {
         "source": config.dataset,
         "raw_file": str(raw_path),
@@ -149,6 +150,9 @@ def read_yoochoose(
         line += len(chunk)
     session, item, seconds = (np.concatenate(col) for col in zip(*parts, strict=True))
     del parts
+    order = np.lexsort((seconds, session))  # sorted here, the split step needs no second copy
+    session, item, seconds = session[order], item[order], seconds[order]
+    del order
     raw_counts = {"rows": int(len(session)), "sessions": int(len(np.unique(session)))}
     return pd.DataFrame({SESSION: session, ITEM: item, TIME: seconds}), raw_counts
 

@@ -65,10 +65,11 @@ class SplitPaths:
 
 def sort_events(events: pd.DataFrame) -> pd.DataFrame:
     """Events grouped by session, in time order inside a session (stable for equal times)."""
-    order = np.lexsort((events[TIME].to_numpy(), events[SESSION].to_numpy()))
-    if np.all(order[1:] > order[:-1]):
-        return events.reset_index(drop=True)
-    return events.iloc[order].reset_index(drop=True)
+    session, time = events[SESSION].to_numpy(), events[TIME].to_numpy()
+    same = session[1:] == session[:-1]
+    if np.all(session[1:] >= session[:-1]) and not np.any(same & (time[1:] < time[:-1])):
+        return events.reset_index(drop=True)  # already sorted: no copy, no O(n log n) sort
+    return events.iloc[np.lexsort((time, session))].reset_index(drop=True)
 
 
 def _session_starts(session: np.ndarray) -> np.ndarray:
@@ -173,9 +174,10 @@ def make_splits(
     report = progress or (lambda stage, done, total: None)
     report("sorting", 0, None)
     events = sort_events(events)
+    summary: dict[str, Any] = {"protocol": asdict(config), "before_filtering": counts(events)}
     report("filtering", 0, None)
     filtered = clean(events, config)
-    summary: dict[str, Any] = {"protocol": asdict(config), "before_filtering": counts(events)}
+    del events  # frees the unfiltered table when the caller passed it without keeping a reference
     summary["filtered"] = counts(filtered)
     report("splitting", 0, None)
     tables: dict[str, pd.DataFrame] = {}
