@@ -173,6 +173,19 @@ def test_check_reachable_fails_fast_on_a_closed_port() -> None:
     assert time.monotonic() - started < 5
 
 
+def test_search_with_an_unreachable_address_fails_at_once_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _write_spec(tmp_path, "unreachable", n_sessions=200, max_epochs=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+        code = main([str(spec), "--address", address, "--storage", str(tmp_path / "results"), "--no-report"])
+    assert code == 1
+    assert f"cannot reach the Ray cluster at {address}" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "unreachable").exists()
+
+
 def test_check_reachable_accepts_a_listening_port_and_skips_local_addresses() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -256,6 +269,17 @@ def _epoch_rows(experiment: Path, trial: dict) -> list[dict]:
 def test_search_with_address_spreads_trials_over_cluster_nodes_and_writes_the_report(
     ray_cluster: LocalRayCluster, tmp_path: Path
 ) -> None:
+    nodes = subprocess.run(
+        [sys.executable, "-m", "g4r_tune", "cluster", "nodes", "--address", ray_cluster.address],
+        env=_driver_env(ray_cluster),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert nodes.returncode == 0, nodes.stderr[-3000:]
+    assert "3 live node(s)" in nodes.stdout
+    assert all(node.node_id()[:12] in nodes.stdout for node in ray_cluster.nodes)
+
     spec = _write_spec(tmp_path, "spread", n_sessions=1500, max_epochs=3)
     storage = tmp_path / "results"
     run = subprocess.run(
