@@ -127,6 +127,15 @@ def cluster_env(token: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """Runs in the forked `ray start`: if the test process dies without tearing down (pytest killed), the node gets
+    SIGKILL, and Ray's reaper then takes that node's processes down with it."""
+    with suppress(Exception):  # Linux only; elsewhere a killed test may leave nodes behind
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+
+
 def _launch_node(name: str, args: list[str], env: dict[str, str], temp_dir: Path, run_id: str) -> RayNode:
     marker = f"{run_id}-{name}"
     log_path = temp_dir / f"{name}.out"
@@ -139,6 +148,7 @@ def _launch_node(name: str, args: list[str], env: dict[str, str], temp_dir: Path
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the test terminal must not reach the nodes directly
+            preexec_fn=_die_with_parent,
         )
     return RayNode(name, marker, process, log_path)
 
