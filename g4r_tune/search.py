@@ -31,6 +31,7 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from g4r_tune.cluster import check_reachable  # noqa: E402
 from g4r_tune.errors import G4RTuneError, SearchError  # noqa: E402
 from g4r_tune.space import DefineByRun, optuna_final_state  # noqa: E402
 from g4r_tune.spec import SearchSpec, parse_spec  # noqa: E402
@@ -347,6 +348,7 @@ def run_search(
     ``sampler`` replaces the seeded TPE sampler and ``early_stopping=False`` replaces ASHA by running every trial to
     ``max_epochs``: both exist for baselines (benchmarks/search_efficiency.py compares against random search).
     """
+    check_reachable(spec.ray.address)  # before any work: ray.init would retry an unreachable address for minutes
     experiment_dir = spec.experiment_dir()
     can_restore = experiment_dir.is_dir() and tune.Tuner.can_restore(str(experiment_dir))
     if resume and not can_restore:
