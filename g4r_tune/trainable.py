@@ -34,6 +34,7 @@ class TrialData:
     max_epochs: int
     threads: int = 1
     seed: int = 42
+    device: str = "cpu"  # "cuda" when the spec gives trials a GPU
     valid_dropped_unknown: int = 0  # validation events dropped because their item is not in train
     eval_config: EvalConfig = field(default_factory=lambda: EvalConfig(cutoffs=REPORTED_CUTOFFS))
 
@@ -112,7 +113,9 @@ def run_trial(
     torch.set_num_threads(max(1, data.threads))
     _raise_if_diverged_before(ctx)
     train, valid = writable_copy(data.train), writable_copy(data.valid)
-    trainer = make_trainer(params, train, RuntimeConfig(threads=max(1, data.threads), seed=data.seed))
+    trainer = make_trainer(
+        params, train, RuntimeConfig(device=data.device, threads=max(1, data.threads), seed=data.seed)
+    )
     with ctx.restored_checkpoint() as restored:
         if restored is not None:
             trainer.load_state_dict(torch.load(restored / TRAINER_STATE_FILE, weights_only=True))

@@ -206,3 +206,24 @@ def _kill_group(pgid: int) -> None:
     """Ray processes the killed driver started (its own session): end them, they are ours."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_diverging_trial_ends_as_error_and_the_search_goes_on(tmp_path: Path, ray_shutdown) -> None:
+    from _search_util import DIVERGE_LR, fake_ray_trainable, ship_this_module_to_ray
+
+    from g4r_tune.search import run_search
+
+    ship_this_module_to_ray()
+    raw = base_spec(storage=str(tmp_path))
+    raw["space"]["learning_rate"] = {"type": "categorical", "choices": [0.05, DIVERGE_LR]}
+    raw["search"] = {**raw["search"], "num_samples": 3, "warm_start": [{"learning_rate": DIVERGE_LR}]}
+    outcome = run_search(parse_spec(raw), trainable=fake_ray_trainable)
+    records = {r["trial_id"]: r for r in _records(tmp_path / "t")}
+    errored = [r for r in records.values() if r["status"] == "ERROR"]
+    assert errored and all("training diverged" in r["error"] for r in errored)
+    assert all(r["config"]["learning_rate"] == DIVERGE_LR for r in errored)
+    assert outcome.n_trials == 3 and outcome.best_value is not None  # the others ran to the end
+    assert all(r["status"] == "TERMINATED" for r in records.values() if r["config"]["learning_rate"] != DIVERGE_LR)
+    states = {t.state.name for t in _load_study(tmp_path, "t").trials}
+    assert "FAIL" in states
