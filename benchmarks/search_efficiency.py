@@ -25,7 +25,7 @@ from g4r_tune.search import run_search
 from g4r_tune.spec import SearchSpec, parse_spec
 
 
-def bench_spec(storage: Path, name: str, num_samples: int, max_epochs: int, seed: int) -> SearchSpec:
+def bench_spec(storage: Path, name: str, num_samples: int, max_epochs: int, seed: int, rf: int = 3) -> SearchSpec:
     return parse_spec(
         {
             "name": name,
@@ -43,7 +43,7 @@ def bench_spec(storage: Path, name: str, num_samples: int, max_epochs: int, seed
             },
             "metric": "recall@20",
             "search": {"num_samples": num_samples, "max_concurrent": 2, "seed": seed},
-            "asha": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": 3},
+            "asha": {"max_epochs": max_epochs, "grace_period": 1, "reduction_factor": rf},
             "storage": str(storage),
         }
     )
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=20)
     parser.add_argument("--max-epochs", type=int, default=9)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7])
+    parser.add_argument("--reduction-factor", type=int, default=3, help="ASHA keeps 1/rf of the trials at each rung")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="g4r_bench_search_"))
     ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False, configure_logging=False)
@@ -88,13 +89,17 @@ def main() -> None:
         for seed in args.seeds:
             for asha_tpe in (False, True):
                 label = "asha_tpe" if asha_tpe else "random_full"
-                spec = bench_spec(root, f"{label}_{seed}", args.num_samples, args.max_epochs, seed)
+                name = f"{label}_{seed}"
+                spec = bench_spec(root, name, args.num_samples, args.max_epochs, seed, args.reduction_factor)
                 rows.append((seed, label, run_one(spec, asha_tpe=asha_tpe)))
                 print(f"seed {seed} {label}: {rows[-1][2]}", flush=True)
     finally:
         ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"\n{args.num_samples} trials x up to {args.max_epochs} epochs, 2 concurrent, 2 CPUs")
+    print(
+        f"\n{args.num_samples} trials x up to {args.max_epochs} epochs, 2 concurrent, 2 CPUs, "
+        f"ASHA grace 1, reduction factor {args.reduction_factor}"
+    )
     print("| seed | strategy | best valid Recall@20 | epochs | wall s | Ray overhead s/trial | stopped early |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for seed, label, r in rows:

@@ -34,7 +34,7 @@ from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 from g4r_tune.cluster import check_reachable  # noqa: E402
 from g4r_tune.errors import G4RTuneError, SearchError  # noqa: E402
 from g4r_tune.space import DefineByRun, optuna_final_state  # noqa: E402
-from g4r_tune.spec import SearchSpec  # noqa: E402
+from g4r_tune.spec import SearchSpec, parse_spec  # noqa: E402
 from g4r_tune.trainable import TrialData, hyperparams_from_config, ray_trainable  # noqa: E402
 
 SPEC_FILE, SUMMARY_FILE, TRIALS_FILE = "g4r_spec.yaml", "g4r_search.json", "g4r_trials.json"
@@ -359,6 +359,9 @@ def run_search(
             "or choose another name / --storage"
         )
     experiment_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (experiment_dir / SPEC_FILE).is_file():  # the experiment's own settings, where it is now
+        saved = parse_spec(yaml.safe_load((experiment_dir / SPEC_FILE).read_text()), check_files=False)
+        spec = dataclasses.replace(saved, storage=spec.storage, ray=spec.ray)
     if replay:
         spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, max_concurrent=1))
     if not resume:

@@ -44,6 +44,7 @@ def summary(f: Facts) -> list[Any]:
                 f"epoch {fmt(best['best_epoch'])}, {_config_text(best, _shown_params(f), f)})."
             )
         )
+        blocks.append(Para(recommendation(f)))
     else:
         blocks.append(Para("No trial produced a validation score yet."))
     wall = f"{b.wall_seconds:,.0f} s wall time" if b.wall_seconds is not None else "wall time not recorded"
@@ -77,6 +78,35 @@ def summary(f: Facts) -> list[Any]:
     for note in [*exp.notes, *f.notes]:
         blocks.append(Para(f"Note: {note}"))
     return blocks
+
+
+def recommendation(f: Facts) -> str:
+    """One paragraph answering "which config, how many epochs, is it ready to serve?"."""
+    best, within = latency_choice(f.table, f.metric, f.mode, f.p99_budget_ms)
+    choice = within if within is not None else f.ranked.iloc[0]
+    rank = int(f.ranked.index[f.ranked["trial_id"] == choice["trial_id"]][0]) + 1
+    tuned = next((path for r, path, _ in f.tuned if r == rank), None)
+    where = f" (`{'/'.join(tuned.parts[tuned.parts.index('tuned') :])}`)" if tuned and "tuned" in tuned.parts else ""
+    parts = [f"**Recommendation:** trial `{choice['trial_id']}`{where}"]
+    conv = next((c for c in f.convergences if c.trial_id == choice["trial_id"]), None)
+    if conv is not None:
+        parts.append(
+            f"trained for {conv.first_epoch} epoch(s) (its {f.metric_label} is within {f.tolerance:.1%} of its best "
+            f"there; {conv.epochs_run} were run)"
+        )
+    if not pd.isna(choice.get("p99_ms", math.nan)):
+        ok = float(choice["p99_ms"]) <= f.p99_budget_ms
+        parts.append(
+            f"p99 {fmt(choice['p99_ms'], 3)} ms per request, {'within' if ok else 'over'} the "
+            f"{f.p99_budget_ms:g} ms budget"
+        )
+    if best is not None and within is not None and best["trial_id"] != within["trial_id"]:
+        parts.append(f"chosen over the most accurate `{best['trial_id']}`, which is over the latency budget")
+    final = next((r for r in f.final_rows if r.trial_id == choice["trial_id"] and "recall@20" in r.test), None)
+    if final is not None:
+        mean, half = final.test["recall@20"]
+        parts.append(f"held-out test Recall@20 {mean:.4f} ± {half:.4f} over {final.n_seeds} seeds")
+    return "; ".join(parts) + "."
 
 
 def top_k_table(f: Facts) -> list[Any]:
