@@ -228,3 +228,17 @@ def test_diverging_trial_ends_as_error_and_the_search_goes_on(tmp_path: Path, ra
     assert all(r["status"] == "TERMINATED" for r in records.values() if r["config"]["learning_rate"] != DIVERGE_LR)
     states = {t.state.name for t in _load_study(tmp_path, "t").trials}
     assert "FAIL" in states
+
+
+def test_existing_experiment_needs_resume_and_resume_needs_one(tmp_path: Path) -> None:
+    from g4r_tune.errors import SearchError
+    from g4r_tune.search import run_search
+
+    spec = parse_spec(base_spec(storage=str(tmp_path)))
+    with pytest.raises(SearchError, match="nothing to resume"):
+        run_search(spec, resume=True)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "tuner.pkl").write_bytes(b"")  # what Tune leaves in an experiment folder
+    with pytest.raises(SearchError, match="already exists: continue it with --resume"):
+        run_search(spec)
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["tuner.pkl"]  # nothing touched
