@@ -177,8 +177,19 @@ class RayTrialContext:
         return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
 
     def trial_dir(self) -> Path | None:
+        """The trial's folder in the experiment storage, shared by all nodes on a cluster, so that a retry on another
+        node sees the divergence note. `get_trial_dir()` is a node-local staging folder in Ray's session dir."""
         from ray import tune
 
+        with contextlib.suppress(Exception):  # a developer API of Ray's: fall back to the local folder if it moved
+            import pyarrow.fs
+            from ray.train._internal.session import get_storage
+
+            storage = get_storage()
+            if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
+                folder = Path(storage.trial_fs_path)
+                folder.mkdir(parents=True, exist_ok=True)
+                return folder
         try:
             return Path(tune.get_context().get_trial_dir())
         except Exception:  # outside a Tune session

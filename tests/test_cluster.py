@@ -310,6 +310,9 @@ def test_search_with_address_spreads_trials_over_cluster_nodes_and_writes_the_re
     markdown = (report / "report.md").read_text()
     best = max(trials, key=lambda t: t["metric_best"])
     assert best["trial_id"] in markdown
+    # the report's final check retrains the top configs as Ray tasks on the cluster: it must have run there
+    final = markdown[markdown.index("Final check on held-out data") :]
+    assert "retrained on" in final and "Failed:" not in final and "Skipped" not in final, final[:1000]
     assert len((report / "trials.csv").read_text().strip().splitlines()) == 1 + len(trials)
 
 

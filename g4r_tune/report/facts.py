@@ -77,7 +77,7 @@ def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:
     """Best trial per (dataset, loss) over all experiments (loss taken from each trial's config)."""
     best: dict[tuple[str, str], dict[str, Any]] = {}
     for f in all_facts:
-        dataset = _dataset_name(f.exp)
+        dataset = dataset_name(f.exp)
         for _, r in f.ranked.iterrows():
             loss = str(r.get("config.loss", "?"))
             key = (dataset, loss)
@@ -106,7 +106,8 @@ def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:
     return [best[k] for k in sorted(best)]
 
 
-def _dataset_name(exp: Experiment) -> str:
+def dataset_name(exp: Experiment) -> str:
+    """A short dataset label: 'synthetic', the train file's folder (data/rr/... -> rr), else the spec name's prefix."""
     data = exp.spec.get("data") or {}
     if isinstance(data, dict) and data.get("synthetic"):
         return "synthetic"

@@ -13,7 +13,7 @@ import pandas as pd
 from g4r_tune.config import Hyperparams
 from g4r_tune.errors import G4RTuneError, ReportError
 from g4r_tune.report import analysis, measure, sections
-from g4r_tune.report.facts import LATENCY_COLUMNS, Facts, FinalRow, comparison_rows
+from g4r_tune.report.facts import LATENCY_COLUMNS, Facts, FinalRow, comparison_rows, dataset_name
 from g4r_tune.report.figures import write_plots
 from g4r_tune.report.reader import Experiment, read_experiment
 from g4r_tune.report.render import Document, to_html, to_markdown
@@ -236,6 +236,7 @@ def _write_tuned(f: Facts, folder: Path) -> None:
             name=f.exp.name,
             source=str(f.exp.path),
             trial_id=str(row["trial_id"]),
+            dataset=dataset_name(f.exp),
             metrics=metrics,
             epochs=int(row["epochs"]),
             notes=f"rank {rank} by validation {f.metric}; n_epochs = the epoch of its best validation score",
