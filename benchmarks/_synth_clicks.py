@@ -1,4 +1,4 @@
-"""The benchmark data set: seeded Zipf popularity + Markov-like sessions (~460k events, ~20.3k distinct items by default)."""
+"""The benchmark data set: seeded Zipf popularity + Markov-like sessions (~460k events, ~20.3k items by default)."""
 
 from __future__ import annotations
 

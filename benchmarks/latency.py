@@ -5,6 +5,7 @@ Side by side in one run, for layers=224 over 2k / 38k / 200k items on 1 thread:
 (all four timed in alternating blocks of 250 requests, so that noise from other processes hits them alike)
   float32    g4r_tune.latency: item matrix transposed + contiguous, preallocated buffers, inference_mode
   float16    float16 scores + exact float32 re-rank of the top 64 (identical top-20, proven per request)
+  int16      fixed-point int16 item matrix, int32 numba kernel, same exact re-rank and proof
   stateless  float32, but the whole session prefix re-run on every request (no carried state)
 
     python benchmarks/latency.py [--requests 10000] [--items 2000 38000 200000] [--threads 1] [--test TEST.tsv]
@@ -17,7 +18,6 @@ which items are clicked. Weights are the model's initialisation (same bytes to s
 from __future__ import annotations
 
 import argparse
-import platform
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,14 @@ import torch
 
 from g4r_tune.config import Hyperparams
 from g4r_tune.data.sessions import ItemIndex, SessionData
-from g4r_tune.latency import LatencyStats, RequestReplayer, TopNScorer, summarize_timings, synthetic_sessions
+from g4r_tune.latency import (
+    LatencyStats,
+    RequestReplayer,
+    TopNScorer,
+    cpu_model,
+    summarize_timings,
+    synthetic_sessions,
+)
 from g4r_tune.model import GRU4Rec
 
 CPU = torch.device("cpu")
@@ -57,7 +64,7 @@ def interleaved(
             n_requests,
         ),
     ]
-    for precision in ("float32", "float16"):
+    for precision in ("float32", "float16", "int16"):
         scorer = TopNScorer(weights.detach(), bias.detach(), top_n=20, precision=precision)
         variants.append(
             (
@@ -130,7 +137,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     print(
-        f"# torch {torch.__version__}, {platform.processor() or platform.machine()}, threads={args.threads}, "
+        f"# torch {torch.__version__}, {cpu_model()}, threads={args.threads}, "
         f"{args.requests} timed requests after {args.warmup} warm-up, {PARAMS}"
     )
     print(
@@ -144,7 +151,7 @@ def main() -> None:
         runs = interleaved(model, data, args.requests, args.warmup, args.threads)
         base, base50 = runs[0][1].p99_ms, runs[0][1].p50_ms
         for name, s in runs:
-            extra = f" ({s.fallbacks} fallbacks)" if s.precision == "float16" else ""
+            extra = f" ({s.fallbacks} fallbacks)" if s.precision in ("float16", "int16") else ""
             print(
                 f"| {n_items:,} | {name}{extra} | {s.p50_ms:.3f} | {s.p95_ms:.3f} | {s.p99_ms:.3f} | "
                 f"{s.p999_ms:.3f} | {s.mean_ms:.3f} | {s.max_ms:.3f} | {s.requests_per_second:,.0f} | "

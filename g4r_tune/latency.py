@@ -22,7 +22,7 @@ import torch
 from g4r_tune.data.sessions import SessionData
 from g4r_tune.errors import ConfigError, DataError, must_be
 
-PRECISIONS: tuple[str, ...] = ("float32", "float16")
+PRECISIONS: tuple[str, ...] = ("float32", "float16", "int16")
 _FP16_UNIT_ROUNDOFF = 2.0**-11
 
 
@@ -118,7 +118,8 @@ class TopNScorer:
     ``float32``: ``By + out @ Wy.T`` with Wy stored as a contiguous (H, n_items) matrix, written into a
     preallocated buffer. ``float16``: the same in float16 (bias folded in as an extra row), top ``shortlist``
     candidates, exact float32 re-rank; if the error bound cannot prove the float32 top-n is inside the shortlist,
-    the request is answered by the float32 path (counted in ``fallbacks``). Both give the float32 top-n.
+    the request is answered by the float32 path (counted in ``fallbacks``). ``int16``: the same with fixed-point
+    scores from `g4r_tune.fixed_point` (CPU only). All give the float32 top-n.
     """
 
     def __init__(
@@ -134,7 +135,7 @@ class TopNScorer:
         n_items, hidden = weights.shape
         if not 1 <= top_n <= n_items:
             raise ConfigError(must_be("top_n", top_n, f"in [1, {n_items}] (the number of items)"))
-        self.top_n, self.precision, self.fallbacks = top_n, precision, 0
+        self.top_n, self.precision, self.fallbacks, self.n_items = top_n, precision, 0, n_items
         self.shortlist = min(max(shortlist, top_n + 1), n_items)
         w = weights.detach().float()
         self.w_rows = w.contiguous()  # (N, H) for the exact re-rank gather
@@ -154,9 +155,22 @@ class TopNScorer:
             self.max_abs_bias = float(self.bias.abs().max())
             self.error_factor = 4.0 * _FP16_UNIT_ROUNDOFF + (hidden + 1) * 2.0**-23
 
+        if precision == "int16":
+            from g4r_tune.fixed_point import FixedPointScores
+
+            if w.device.type != "cpu":
+                raise ConfigError(must_be("precision", precision, "float32 or float16 on a GPU (int16 is CPU only)"))
+            self.fixed = FixedPointScores(w.numpy(), self.bias.numpy())
+            self.fixed_scores = torch.from_numpy(self.fixed.out)  # shares memory with the kernel's output
+
     def __call__(self, out: torch.Tensor) -> torch.Tensor:
         """(1, H) output -> (top_n,) dense item indices, highest score first."""
-        if self.precision == "float16":
+        if self.precision == "int16":
+            exact = self._fixed_point_top(out)
+            if exact is not None:
+                return exact
+            self.fallbacks += 1
+        elif self.precision == "float16":
             exact = self._shortlist_top(out)
             if exact is not None:
                 return exact
@@ -165,18 +179,29 @@ class TopNScorer:
         torch.topk(self.scores, self.top_n, dim=1, sorted=True, out=(self.top_values, self.top_idx))
         return self.top_idx[0]
 
+    def _fixed_point_top(self, out: torch.Tensor) -> torch.Tensor | None:
+        _, bound = self.fixed(out[0].numpy())
+        short_values, candidates = torch.topk(self.fixed_scores, self.shortlist, sorted=True)
+        return self._exact_rerank(out, short_values, candidates, bound)
+
+    def _exact_rerank(
+        self, out: torch.Tensor, short_values: torch.Tensor, candidates: torch.Tensor, bound: float
+    ) -> torch.Tensor | None:
+        """Exact float32 top-n of the shortlist, or None when ``bound`` cannot prove no other item belongs."""
+        exact = self.w_rows[candidates] @ out[0] + self.bias[candidates]  # (shortlist,) float32
+        best_values, order = torch.topk(exact, self.top_n, sorted=True)
+        # Any item outside the shortlist scores <= the last approximate value + bound; it cannot enter the top-n
+        # while that is below the n-th exact score (2x: float32 re-rank vs full matmul rounding differences).
+        if self.shortlist < self.n_items and float(short_values[-1]) + 2 * bound >= float(best_values[-1]):
+            return None
+        return candidates[order]
+
     def _shortlist_top(self, out: torch.Tensor) -> torch.Tensor | None:
         self.x16[0, :-1].copy_(out[0])
         torch.mm(self.x16, self.w_t16, out=self.scores16)  # (1, N) float16, float32 accumulation on CPU
         short_values, candidates = torch.topk(self.scores16[0], self.shortlist, sorted=True)
-        exact = self.w_rows[candidates] @ out[0] + self.bias[candidates]  # (shortlist,) float32
-        best_values, order = torch.topk(exact, self.top_n, sorted=True)
-        # Any item outside the shortlist scores <= the last float16 value + bound; it cannot enter the top-n
-        # while that is below the n-th exact score.
         bound = self.error_factor * (float(out.norm()) * self.max_row_norm + self.max_abs_bias)
-        if self.shortlist < self.scores16.shape[1] and float(short_values[-1]) + 2 * bound >= float(best_values[-1]):
-            return None
-        return candidates[order]
+        return self._exact_rerank(out, short_values, candidates, bound)
 
 
 @dataclass(frozen=True)
@@ -309,7 +334,19 @@ class RequestReplayer:
 def _describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({platform.processor() or platform.machine()})"
+    return f"cpu ({cpu_model()})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def synthetic_sessions(n_items: int, n_sessions: int = 2000, mean_length: float = 6.0, seed: int = 0) -> SessionData:

@@ -90,16 +90,22 @@ def run_final_check(
     train, test, dropped = load_split(train_path, test_path)
     started = False
     if not ray.is_initialized():
-        ray.init(
-            address=address,
-            num_cpus=None if address else num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        try:
+            ray.init(
+                address=address,
+                num_cpus=None if address else num_cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except Exception as err:  # noqa: BLE001 - Ray raises many kinds; the report records one line
+            raise SearchError(f"final check: could not start or reach Ray: {_first_line(err)}") from None
         started = True
     try:
-        train_ref, test_ref = ray.put(train), ray.put(test)
+        try:
+            train_ref, test_ref = ray.put(train), ray.put(test)
+        except Exception as err:  # noqa: BLE001 - e.g. object store full
+            raise SearchError(f"final check: could not ship the data to Ray: {_first_line(err)}") from None
         task = ray.remote(num_cpus=1, max_retries=0)(_task)
         pending: dict[Any, int] = {}
         for i, params in enumerate(configs):

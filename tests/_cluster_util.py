@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,16 +89,6 @@ class RayNode:
         self.process.wait(timeout=30)
         return pids
 
-    def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM this node's processes, then SIGKILL whatever is left after `grace_s`."""
-        _signal_all(self.pids(), signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while self.pids() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        _signal_all(self.pids(), signal.SIGKILL)
-        with suppress(subprocess.TimeoutExpired):  # SIGKILL was sent above
-            self.process.wait(timeout=10)
-
 
 @dataclass
 class LocalRayCluster:
@@ -137,12 +127,19 @@ def cluster_env(token: str) -> dict[str, str]:
     return env
 
 
-def _start_node(
-    name: str, args: list[str], env: dict[str, str], temp_dir: Path, run_id: str, timeout_s: float
-) -> RayNode:
+def _die_with_parent() -> None:
+    """Runs in the forked `ray start`: if the test process dies without tearing down (pytest killed), the node gets
+    SIGKILL, and Ray's reaper then takes that node's processes down with it."""
+    with suppress(Exception):  # Linux only; elsewhere a killed test may leave nodes behind
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+
+
+def _launch_node(name: str, args: list[str], env: dict[str, str], temp_dir: Path, run_id: str) -> RayNode:
     marker = f"{run_id}-{name}"
     log_path = temp_dir / f"{name}.out"
-    ray_cli = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    ray_cli = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]  # this interpreter's Ray
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*ray_cli, "start", "--block", *args],
@@ -151,19 +148,37 @@ def _start_node(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the test terminal must not reach the nodes directly
+            preexec_fn=_die_with_parent,
         )
-    node = RayNode(name, marker, process, log_path)
+    return RayNode(name, marker, process, log_path)
+
+
+def _wait_started(nodes: list[RayNode], timeout_s: float) -> None:
+    """Wait until every node's `ray start` says the runtime started; raise with its output if one fails."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _STARTED in log_path.read_text(errors="replace"):
-            return node
-        if process.poll() is not None:
-            break
+    waiting = list(nodes)
+    while waiting:
+        for node in list(waiting):
+            if _STARTED in node.log_path.read_text(errors="replace"):
+                waiting.remove(node)
+            elif node.process.poll() is not None or time.monotonic() > deadline:
+                output = node.log_path.read_text(errors="replace")[-3000:]
+                code = node.process.poll()
+                why = f"exited with code {code}" if code is not None else f"not up after {timeout_s:.0f} s"
+                raise RuntimeError(f"ray node {node.name} {why}:\n{output}")
         time.sleep(0.25)
-    output = log_path.read_text(errors="replace")[-3000:]
-    why = f"exited with code {process.returncode}" if process.poll() is not None else f"not up after {timeout_s:.0f} s"
-    node.stop(grace_s=1)
-    raise RuntimeError(f"ray node {name} {why}:\n{output}")
+
+
+def _stop_all(nodes: list[RayNode], grace_s: float = 5.0) -> None:
+    """SIGTERM every process of every node at once, SIGKILL what is left after `grace_s`."""
+    _signal_all([pid for node in nodes for pid in node.pids()], signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(node.pids() for node in nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    _signal_all([pid for node in nodes for pid in node.pids()], signal.SIGKILL)
+    for node in nodes:
+        with suppress(subprocess.TimeoutExpired):
+            node.process.wait(timeout=10)
 
 
 def _common_args(cpus: int, object_store_mb: int, temp_dir: Path) -> list[str]:
@@ -191,35 +206,40 @@ def local_ray_cluster(
     temp_dir = Path(tempfile.mkdtemp(prefix="g4rc", dir="/tmp"))
     run_id = secrets.token_hex(6)
     env = cluster_env(secrets.token_hex(32))
-    port = _free_port()
     nodes: list[RayNode] = []
+
+    def start(name: str, args: Callable[[], list[str]]) -> RayNode:
+        # Ray gives a raylet a fixed 30 s to register with the GCS; on a loaded machine that can run out: retry once.
+        for attempt in (1, 2):
+            node = _launch_node(name if attempt == 1 else f"{name}-retry", args(), env, temp_dir, run_id)
+            nodes.append(node)
+            try:
+                _wait_started([node], start_timeout_s)
+                return node
+            except RuntimeError:
+                _stop_all([node], grace_s=1)
+                nodes.remove(node)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     try:
-        head_args = [
-            "--head",
-            f"--port={port}",
-            "--include-dashboard=false",
-            *_common_args(cpus_per_node, object_store_mb, temp_dir),
-        ]
-        nodes.append(_start_node("head", head_args, env, temp_dir, run_id, start_timeout_s))
+        port = 0
+
+        def head_args() -> list[str]:
+            nonlocal port
+            port = _free_port()
+            common = _common_args(cpus_per_node, object_store_mb, temp_dir)
+            return ["--head", f"--port={port}", "--include-dashboard=false", *common]
+
+        head = start("head", head_args)
         address = f"127.0.0.1:{port}"
-        for i in range(n_workers):
-            args = [f"--address={address}", *_common_args(cpus_per_node, object_store_mb, temp_dir)]
-            nodes.append(_start_node(f"worker{i + 1}", args, env, temp_dir, run_id, start_timeout_s))
-        yield LocalRayCluster(address, env, temp_dir, nodes[0], nodes[1:])
+
+        def worker_args() -> list[str]:
+            return [f"--address={address}", *_common_args(cpus_per_node, object_store_mb, temp_dir)]
+
+        workers = [start(f"worker{i + 1}", worker_args) for i in range(n_workers)]
+        yield LocalRayCluster(address, env, temp_dir, head, workers)
     finally:
-        for node in reversed(nodes):  # workers first, the head (GCS) last
-            node.stop()
-        _signal_all([pid for node in nodes for pid in node.pids()], signal.SIGKILL)
+        _stop_all(nodes)
         shutil.rmtree(temp_dir, ignore_errors=True)
-
-
-def run_on_cluster(cluster: LocalRayCluster, code: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
-    """Run a Python snippet as a driver process connected to `cluster` (RAY_ADDRESS is set for it)."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**cluster.env, "RAY_ADDRESS": cluster.address},
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        cwd=REPO,
-    )

@@ -13,7 +13,9 @@ def _data(lengths: list[int], seed: int = 0) -> SessionData:
     rng = np.random.default_rng(seed)
     n = sum(lengths)
     sids = np.repeat(np.arange(len(lengths)), lengths)
-    return SessionData.from_arrays(sids, rng.integers(0, 50, n), np.arange(n, dtype=float), ItemIndex.from_ids(np.arange(50)))
+    return SessionData.from_arrays(
+        sids, rng.integers(0, 50, n), np.arange(n, dtype=float), ItemIndex.from_ids(np.arange(50))
+    )
 
 
 def _naive(data: SessionData, batch: int, min_lanes: int):

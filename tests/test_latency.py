@@ -53,7 +53,7 @@ def _plain_top(weights: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, n: 
     return torch.topk(out @ weights.T + bias, n).indices[0]
 
 
-@pytest.mark.parametrize("precision", ["float32", "float16"])
+@pytest.mark.parametrize("precision", ["float32", "float16", "int16"])
 def test_scorer_top_n_matches_plain_float32(precision: str) -> None:
     gen = torch.Generator().manual_seed(1)
     n_items, hidden = 3000, 48
@@ -64,16 +64,17 @@ def test_scorer_top_n_matches_plain_float32(precision: str) -> None:
         for _ in range(200):
             out = torch.randn(1, hidden, generator=gen)
             assert torch.equal(scorer(out).clone(), _plain_top(weights, bias, out, 20))
-    if precision == "float16":
+    if precision != "float32":
         assert scorer.fallbacks < 200  # the shortlist proof succeeds on most requests
 
 
-def test_float16_scorer_falls_back_when_the_bound_cannot_prove_the_shortlist() -> None:
+@pytest.mark.parametrize("precision", ["float16", "int16"])
+def test_reduced_precision_falls_back_when_the_bound_cannot_prove_the_shortlist(precision: str) -> None:
     # every item scores almost the same: float16 cannot separate them, so the exact path must answer
     gen = torch.Generator().manual_seed(2)
     weights = torch.ones(500, 8) + torch.randn(500, 8, generator=gen) * 1e-4
     bias = torch.zeros(500)
-    scorer = TopNScorer(weights, bias, top_n=20, precision="float16", shortlist=32)
+    scorer = TopNScorer(weights, bias, top_n=20, precision=precision, shortlist=32)
     out = torch.ones(1, 8)
     with torch.inference_mode():
         got = scorer(out).clone()
@@ -130,3 +131,19 @@ def test_stateful_replay_returns_the_same_top_n_as_rerunning_the_prefix() -> Non
             for u in range(t + 1):
                 out2, h2 = model.step(items[u : u + 1], h2)
             assert torch.equal(carried, scorer(out2).clone())
+
+
+def test_fixed_point_error_bound_holds() -> None:
+    from g4r_tune.fixed_point import FixedPointScores
+
+    gen = np.random.default_rng(4)
+    weights = (gen.standard_normal((2000, 224)) * gen.uniform(0.01, 1.0, size=(2000, 1))).astype(np.float32)
+    bias = gen.standard_normal(2000).astype(np.float32) * 3
+    fixed = FixedPointScores(weights, bias)
+    assert 224 * fixed.q_max**2 < 2**31  # no int32 overflow possible
+    for scale in (1e-3, 1.0, 50.0):
+        x = (gen.standard_normal(224) * scale).astype(np.float32)
+        approx, bound = fixed(x)
+        exact = weights.astype(np.float64) @ x.astype(np.float64) + bias
+        err = np.abs(approx - exact).max()
+        assert err <= bound and bound < 0.05 * np.abs(exact).max()  # sound, and tight enough to be useful

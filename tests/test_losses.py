@@ -70,7 +70,9 @@ def test_loss_matches_brute_force(name: str, elu: float, shape: tuple[int, int])
 def test_cross_entropy_without_logq_is_plain_softmax() -> None:
     scores = torch.tensor([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]], dtype=torch.float64)
     got = losses.cross_entropy(scores)
-    assert got.tolist() == pytest.approx([-math.log(math.exp(1) / (math.exp(1) + math.exp(2) + math.exp(0.5))), math.log(3)])
+    assert got.tolist() == pytest.approx(
+        [-math.log(math.exp(1) / (math.exp(1) + math.exp(2) + math.exp(0.5))), math.log(3)]
+    )
 
 
 def test_ties_and_extreme_scores_stay_finite() -> None:

@@ -60,6 +60,8 @@ def test_report_files_and_every_section(report) -> None:
     assert names == ["best_so_far.png", "convergence.png", "importance.png", "latency.png", "params.png"]
     assert "TrainingDiverged: training diverged: loss is nan" in md  # the errored trial with its reason
     assert "16 epochs trained vs 24 for the full grid" in md
+    assert "**Recommendation:** trial `t_00002` (`tuned/1.yaml`); trained for 3 epoch(s)" in md
+    assert "held-out test Recall@20 " in md.split("**Recommendation:**")[1].split("\n")[0]
 
 
 def test_top_table_golden_with_latency(report) -> None:

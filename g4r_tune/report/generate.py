@@ -12,8 +12,9 @@ import pandas as pd
 
 from g4r_tune.config import Hyperparams
 from g4r_tune.errors import G4RTuneError, ReportError
-from g4r_tune.report import analysis, measure, plots, sections
-from g4r_tune.report.facts import LATENCY_COLUMNS, Facts, FinalRow
+from g4r_tune.report import analysis, measure, sections
+from g4r_tune.report.facts import LATENCY_COLUMNS, Facts, FinalRow, comparison_rows, dataset_name
+from g4r_tune.report.figures import write_plots
 from g4r_tune.report.reader import Experiment, read_experiment
 from g4r_tune.report.render import Document, to_html, to_markdown
 
@@ -86,11 +87,12 @@ def generate_report(
         _measure_latency(facts, opts, say)
         _write_tuned(facts, out / "tuned" / exp.name if several else out / "tuned")
         _final_check(facts, opts, final_runner, say)
-        _plots(facts, out / "plots", prefix=f"{exp.name}_" if several else "")
+        write_plots(facts, out / "plots", prefix=f"{exp.name}_" if several else "")
         all_facts.append(facts)
     title = f"g4r-tune report: {', '.join(f.exp.name for f in all_facts)}"
     doc = Document(title)
-    if several:
+    n_losses = len({str(v) for f in all_facts for v in f.table.get("config.loss", [])})
+    if several or n_losses > 1:  # several searches, or one that searched the loss itself (losses.yaml)
         doc.add(*sections.comparison(comparison_rows(all_facts)))
     for f in all_facts:
         doc.add(
@@ -179,11 +181,16 @@ def _measure_latency(f: Facts, opts: ReportOptions, say: Progress) -> None:
             seen.add(arch_of[trial_id])
             targets.append(trial_id)
     timed: dict[str, dict[str, Any]] = {}
+    cache: dict[tuple[str, int], Any] = {}
     for i, trial_id in enumerate(targets, start=1):
         say(f"latency {i}/{len(targets)}: {trial_id}")
         try:
             result = measure.measure_checkpoint(
-                by_id[trial_id], sessions_path, n_requests=opts.latency_requests, threads=opts.latency_threads
+                by_id[trial_id],
+                sessions_path,
+                n_requests=opts.latency_requests,
+                threads=opts.latency_threads,
+                cache=cache,
             )
         except G4RTuneError as err:
             f.notes.append(f"latency of {trial_id} not measured: {err}")
@@ -229,6 +236,7 @@ def _write_tuned(f: Facts, folder: Path) -> None:
             name=f.exp.name,
             source=str(f.exp.path),
             trial_id=str(row["trial_id"]),
+            dataset=dataset_name(f.exp),
             metrics=metrics,
             epochs=int(row["epochs"]),
             notes=f"rank {rank} by validation {f.metric}; n_epochs = the epoch of its best validation score",
@@ -277,110 +285,3 @@ def _final_check(f: Facts, opts: ReportOptions, runner: FinalRunner | None, say:
         f"Top {len(configs)} configs retrained on `{train_full.name}` for their best epoch count with "
         f"seeds {seeds}, evaluated on `{test.name}` (search: train on train_tr, score on valid)."
     )
-
-
-def _plots(f: Facts, folder: Path, prefix: str) -> None:
-    def save(name: str, fig: Any) -> None:
-        path = folder / f"{prefix}{name}.png"
-        fig.savefig(path, dpi=110)
-        plots.close(fig)
-        f.plots[name] = path
-
-    by_id = {t.trial_id: t for t in f.exp.trials}
-    curves = []
-    for conv in f.convergences:
-        hist = by_id[conv.trial_id].history
-        curves.append(
-            (
-                conv.trial_id,
-                [int(r.get("epoch", r.get("training_iteration", 0))) for r in hist],
-                [r.get(f.metric) for r in hist],
-                [r.get("loss") for r in hist],
-                conv.first_epoch,
-            )
-        )
-    if curves:
-        save("convergence", plots.convergence_figure(curves, f.metric))
-    measured = f.ranked[f.ranked["p99_ms"].notna()] if "p99_ms" in f.ranked else f.ranked.iloc[0:0]
-    if len(measured):
-        front = analysis.pareto_front(measured["p99_ms"].tolist(), measured[f.metric].tolist(), f.mode)
-        save(
-            "latency",
-            plots.latency_scatter(
-                measured["p99_ms"].tolist(),
-                measured[f.metric].tolist(),
-                [str(t)[-5:] for t in measured["trial_id"]],
-                front,
-                f.p99_budget_ms,
-                f.metric,
-            ),
-        )
-    if len(f.table):
-        values = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
-        save("best_so_far", plots.best_so_far_figure(values, analysis.best_so_far(values, f.mode), f.metric))
-    if f.importances:
-        save("importance", plots.importance_figure(f.importances))
-    params = [p for p in f.exp.searched_params() if f"config.{p}" in f.table]
-    if params and len(f.table):
-        configs = {t.trial_id: t.config for t in f.exp.trials}
-        cols = {
-            p: [
-                None if _missing(v) or not f.exp.param_active(p, configs.get(tid, {})) else v
-                for tid, v in zip(f.table["trial_id"], f.table[f"config.{p}"], strict=True)
-            ]
-            for p in params
-        }  # a conditional parameter (when:) is shown only for the trials it applied to
-        quality = [None if pd.isna(v) else float(v) for v in f.table[f.metric]]
-        space = f.exp.spec.get("space") or {}
-        log_params = [p for p in params if isinstance(space.get(p), dict) and space[p].get("log")]
-        save("params", plots.params_figure(cols, quality, f.metric, log_params))
-
-
-def comparison_rows(all_facts: Sequence[Facts]) -> list[dict[str, Any]]:
-    """Best trial per (dataset, loss) over all experiments (loss taken from each trial's config)."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for f in all_facts:
-        dataset = _dataset_name(f.exp)
-        for _, r in f.ranked.iterrows():
-            loss = str(r.get("config.loss", "?"))
-            key = (dataset, loss)
-            if key in best and not analysis.is_better(
-                float(r.get("recall@20") or 0), best[key]["best Recall@20"], "max"
-            ):
-                continue
-            n = int((f.table.get("config.loss", pd.Series(dtype=str)).astype(str) == loss).sum())
-            best[key] = {
-                "dataset": dataset,
-                "loss": loss,
-                "experiment": f.exp.name,
-                "best Recall@20": float(r.get("recall@20") or 0),
-                "best MRR@20": r.get("mrr@20"),
-                "s/epoch": r.get("seconds_per_epoch"),
-                "p99 ms": r.get("p99_ms"),
-                "trials": n,
-                "status": f.exp.search.get("status", "unknown"),
-            }
-        if not len(f.ranked):
-            best[(dataset, "?")] = {
-                "dataset": dataset,
-                "loss": "?",
-                "experiment": f.exp.name,
-                "trials": len(f.table),
-                "status": f"{f.exp.search.get('status', 'unknown')} (no scored trial)",
-            }
-    return [best[k] for k in sorted(best)]
-
-
-def _dataset_name(exp: Experiment) -> str:
-    data = exp.spec.get("data") or {}
-    if isinstance(data, dict) and data.get("synthetic"):
-        return "synthetic"
-    train = data.get("train") if isinstance(data, dict) else None
-    if train:
-        path = Path(str(train))
-        return path.parent.name or path.stem
-    return exp.name.split("_")[0]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))

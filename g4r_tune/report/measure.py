@@ -65,8 +65,11 @@ def measure_checkpoint(
     threads: int,
     warmup: int = 300,
     progress: Callable[[int, int], None] | None = None,
+    cache: dict[tuple[str, int], Any] | None = None,
 ) -> CheckpointLatency | None:
-    """Latency of a trial's checkpoint on the validation clicks (random clicks when that file is unavailable)."""
+    """Latency of a trial's checkpoint on the validation clicks (random clicks when that file is unavailable).
+
+    ``cache`` keeps the encoded validation sessions between checkpoints trained on the same item index."""
     from g4r_tune.checkpoint import load_checkpoint
     from g4r_tune.latency import measure_latency, synthetic_sessions
 
@@ -78,7 +81,11 @@ def measure_checkpoint(
     if sessions_path is not None:
         from g4r_tune.data.loader import load_sessions
 
-        data = load_sessions(sessions_path, ckpt.item_index).data
+        key = (str(sessions_path), hash(ckpt.item_index.ids.tobytes()))
+        cached = cache.get(key) if cache is not None else None
+        data = cached if cached is not None else load_sessions(sessions_path, ckpt.item_index).data
+        if cache is not None:
+            cache[key] = data
         source = f"{sessions_path.name} click by click"
         if data.n_events == 0:
             data = None

@@ -85,7 +85,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:11
 color:#1d2330;line-height:1.45}
 h1{border-bottom:2px solid #d0504f;padding-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
-th,td{border:1px solid #ccd;padding:.25em .55em;text-align:left}th{background:#eef1f6}td.n{text-align:right}
+th,td{border:1px solid #ccd;padding:.25em .55em;text-align:left;white-space:nowrap}
+th{background:#eef1f6}td.n{text-align:right}
 p.cap{font-style:italic;margin:.8em 0 .1em;font-size:.9em}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}code,pre{background:#f4f5f8;padding:.1em .3em;border-radius:3px}
 div.scroll{overflow-x:auto;max-width:100%}

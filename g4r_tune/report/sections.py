@@ -40,10 +40,11 @@ def summary(f: Facts) -> list[Any]:
     if best is not None:
         blocks.append(
             Para(
-                f"**Best {f.metric} = {fmt(best[f.metric])}** (trial `{best['trial_id']}`, "
+                f"**Best {f.metric_label} = {fmt(best[f.metric])}** (trial `{best['trial_id']}`, "
                 f"epoch {fmt(best['best_epoch'])}, {_config_text(best, _shown_params(f), f)})."
             )
         )
+        blocks.append(Para(recommendation(f)))
     else:
         blocks.append(Para("No trial produced a validation score yet."))
     wall = f"{b.wall_seconds:,.0f} s wall time" if b.wall_seconds is not None else "wall time not recorded"
@@ -77,6 +78,35 @@ def summary(f: Facts) -> list[Any]:
     for note in [*exp.notes, *f.notes]:
         blocks.append(Para(f"Note: {note}"))
     return blocks
+
+
+def recommendation(f: Facts) -> str:
+    """One paragraph answering "which config, how many epochs, is it ready to serve?"."""
+    best, within = latency_choice(f.table, f.metric, f.mode, f.p99_budget_ms)
+    choice = within if within is not None else f.ranked.iloc[0]
+    rank = int(f.ranked.index[f.ranked["trial_id"] == choice["trial_id"]][0]) + 1
+    tuned = next((path for r, path, _ in f.tuned if r == rank), None)
+    where = f" (`{'/'.join(tuned.parts[tuned.parts.index('tuned') :])}`)" if tuned and "tuned" in tuned.parts else ""
+    parts = [f"**Recommendation:** trial `{choice['trial_id']}`{where}"]
+    conv = next((c for c in f.convergences if c.trial_id == choice["trial_id"]), None)
+    if conv is not None:
+        parts.append(
+            f"trained for {conv.first_epoch} epoch(s) (its {f.metric_label} is within {f.tolerance:.1%} of its best "
+            f"there; {conv.epochs_run} were run)"
+        )
+    if not pd.isna(choice.get("p99_ms", math.nan)):
+        ok = float(choice["p99_ms"]) <= f.p99_budget_ms
+        parts.append(
+            f"p99 {fmt(choice['p99_ms'], 3)} ms per request, {'within' if ok else 'over'} the "
+            f"{f.p99_budget_ms:g} ms budget"
+        )
+    if best is not None and within is not None and best["trial_id"] != within["trial_id"]:
+        parts.append(f"chosen over the most accurate `{best['trial_id']}`, which is over the latency budget")
+    final = next((r for r in f.final_rows if r.trial_id == choice["trial_id"] and "recall@20" in r.test), None)
+    if final is not None:
+        mean, half = final.test["recall@20"]
+        parts.append(f"held-out test Recall@20 {mean:.4f} ± {half:.4f} over {final.n_seeds} seeds")
+    return "; ".join(parts) + "."
 
 
 def top_k_table(f: Facts) -> list[Any]:
@@ -114,7 +144,7 @@ def top_k_table(f: Facts) -> list[Any]:
         Table(
             cols,
             rows,
-            f"ranked by best validation {f.metric}; metrics at that epoch; latency of the trial's "
+            f"ranked by best validation {f.metric_label}; metrics at that epoch; latency of the trial's "
             "checkpoint per request (1 click, top 20)",
         ),
     ]
@@ -144,16 +174,16 @@ def latency_budget(f: Facts) -> list[Any]:
     if best is not None and within is not None and best["trial_id"] == within["trial_id"]:
         blocks.append(
             Para(
-                f"**Serve the best configuration** (`{best['trial_id']}`, {f.metric} {fmt(best[f.metric])}): p99 "
+                f"**Serve the best configuration** (`{best['trial_id']}`, {f.metric_label} {fmt(best[f.metric])}): p99 "
                 f"{fmt(best['p99_ms'], 3)} ms is within the {f.p99_budget_ms:g} ms budget."
             )
         )
     elif best is not None and within is not None:
         blocks.append(
             Para(
-                f"The best configuration (`{best['trial_id']}`, {f.metric} {fmt(best[f.metric])}) has p99 "
+                f"The best configuration (`{best['trial_id']}`, {f.metric_label} {fmt(best[f.metric])}) has p99 "
                 f"{fmt(best['p99_ms'], 3)} ms, **over the {f.p99_budget_ms:g} ms budget**. Recommended smaller "
-                f"alternative: `{within['trial_id']}` ({_config_text(within, _shown_params(f), f)}), {f.metric} "
+                f"alternative: `{within['trial_id']}` ({_config_text(within, _shown_params(f), f)}), {f.metric_label} "
                 f"{fmt(within[f.metric])} ({_rel(within[f.metric], best[f.metric])}), "
                 f"p99 {fmt(within['p99_ms'], 3)} ms."
             )
@@ -165,6 +195,18 @@ def latency_budget(f: Facts) -> list[Any]:
                 f"has p99 {fmt(f.table['p99_ms'].min(), 3)} ms. Consider fewer layers or items."
             )
         )
+    if best is not None:
+        near = f.table[f.table["p99_ms"].notna() & (f.table["status"] != "ERROR")]
+        near = near[near[f.metric] >= float(best[f.metric]) * 0.99].sort_values("p99_ms", kind="stable")
+        if len(near) and near.iloc[0]["trial_id"] != best["trial_id"]:
+            cheap = near.iloc[0]
+            blocks.append(
+                Para(
+                    f"Smaller fallback within 1% of the best {f.metric_label}: `{cheap['trial_id']}` "
+                    f"({_config_text(cheap, _shown_params(f), f)}), {f.metric_label} {fmt(cheap[f.metric])}, "
+                    f"p99 {fmt(cheap['p99_ms'], 3)} ms vs {fmt(best['p99_ms'], 3)} ms."
+                )
+            )
     if "latency" in f.plots:
         blocks.append(Image(f.plots["latency"], "Recall vs p99 latency with the Pareto front"))
         blocks.append(
@@ -182,7 +224,7 @@ def convergence(f: Facts) -> list[Any]:
     if not f.convergences:
         return [*blocks, Para("No per-epoch history to analyse.")]
     if "convergence" in f.plots:
-        blocks.append(Image(f.plots["convergence"], f"per-epoch {f.metric} and loss of the top trials"))
+        blocks.append(Image(f.plots["convergence"], f"per-epoch {f.metric_label} and loss of the top trials"))
     tol = f"{f.tolerance:.1%}"
     rows = [
         [
@@ -205,16 +247,16 @@ def convergence(f: Facts) -> list[Any]:
                 "trial",
                 "epochs run",
                 "best epoch",
-                f"best {f.metric}",
+                f"best {f.metric_label}",
                 f"first epoch within {tol}",
-                f"{f.metric} there",
+                f"{f.metric_label} there",
                 "accuracy given up",
                 "train s",
                 "s saved by stopping there",
                 "time saved",
             ],
             rows,
-            f"convergence = first epoch whose {f.metric} is within {tol} of the trial's best",
+            f"convergence = first epoch whose {f.metric_label} is within {tol} of the trial's best",
         )
     )
     c = f.convergences[0]
@@ -222,7 +264,7 @@ def convergence(f: Facts) -> list[Any]:
         Para(
             f"For the best trial, stopping at epoch {c.first_epoch} instead of {c.epochs_run} saves "
             f"{c.seconds_saved:,.1f} s ({c.fraction_saved:.0%} of its training time) for {c.relative_loss:.2%} lower "
-            f"{f.metric}. Retrain with `n_epochs: {c.first_epoch}` in the tuned YAML to take that saving."
+            f"{f.metric_label}. Retrain with `n_epochs: {c.first_epoch}` in the tuned YAML to take that saving."
         )
     )
     return blocks
@@ -246,7 +288,7 @@ def early_stopping(f: Facts) -> list[Any]:
             [r["trial_id"], r["epochs"], r.get(f.metric), _config_text(r, _shown_params(f), f)]
             for _, r in stopped.iterrows()
         ]
-        blocks.append(Table(["trial", "stopped after epoch", f"best {f.metric}", "config"], rows))
+        blocks.append(Table(["trial", "stopped after epoch", f"best {f.metric_label}", "config"], rows))
     return blocks
 
 
@@ -268,7 +310,7 @@ def search_insight(f: Facts, importance_note: str | None) -> list[Any]:
     elif importance_note:
         blocks.append(Para(f"Parameter importances: {importance_note}."))
     if "params" in f.plots:
-        blocks.append(Image(f.plots["params"], f"best {f.metric} vs each searched parameter"))
+        blocks.append(Image(f.plots["params"], f"best {f.metric_label} vs each searched parameter"))
     return blocks
 
 
@@ -312,7 +354,7 @@ def final_check(f: Facts) -> list[Any]:
                 "rank",
                 "trial",
                 "epochs",
-                f"validation {f.metric}",
+                f"validation {f.metric_label}",
                 "test Recall@20 (95% CI)",
                 "test MRR@20 (95% CI)",
                 "seeds",
