@@ -21,7 +21,7 @@ _POW2 = np.array([2.0**k for k in range(-127, 128)], dtype=np.float32)
 _F = np.float32
 
 
-@numba.njit(inline="always", fastmath=_FAST)
+@numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _exp(x):
     """float32 exp for x <= 0 (|relative error| < ~3e-7) built from arithmetic and a table load only, so loops
     calling it vectorise (numba has no vector libm here). Inputs below -87 give ~1e-38 instead of 0."""
@@ -34,13 +34,13 @@ def _exp(x):
     return p * _POW2[ki + 127]
 
 
-@numba.njit(inline="always", fastmath=_FAST)
+@numba.njit(inline="always", fastmath=_FAST, error_model="numpy")
 def _sigmoid(x):
     q = _exp(-abs(x))
     return _F(1.0) / (_F(1.0) + q) if x >= 0 else q / (_F(1.0) + q)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def loss_fwd_bwd(scores, cols, col_offset, loss_code, bpreg, elu_param, grad_scale, grad, lane_loss):
     """Per-lane loss and d(sum of losses * grad_scale)/d(scores), float32.
 
@@ -169,7 +169,7 @@ def loss_fwd_bwd(scores, cols, col_offset, loss_code, bpreg, elu_param, grad_sca
             out[cols[j]] += dr[j] * act_d[j] * scale
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def adagrad_rows(param, acc, vel, rows, grad, lr, momentum):
     """In place on rows ``rows`` (unique) of the 2-D ``param``/``acc``/``vel`` with ``grad`` (len(rows), width)."""
     lr32 = _F(lr)
@@ -192,7 +192,7 @@ def adagrad_rows(param, acc, vel, rows, grad, lr, momentum):
                 p[j] -= lr32 * g[j] / np.sqrt(aj + eps)
 
 
-@numba.njit(cache=True, fastmath=_FAST)
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
 def adagrad_dense(param, acc, vel, grad, lr, momentum):
     """In place on flat arrays."""
     lr32 = _F(lr)
@@ -234,15 +234,31 @@ def unique_rows(idx, marker, rows_out, inv_out):
     return n
 
 
-@numba.njit(cache=True)
-def mark_positions(inv, n_unique, out):
-    """Sorted distinct values of ``inv`` (positions < n_unique) into ``out``; returns how many."""
-    seen = np.zeros(n_unique, dtype=np.bool_)
-    for i in range(inv.shape[0]):
-        seen[inv[i]] = True
-    n = 0
-    for k in range(n_unique):
-        if seen[k]:
-            out[n] = k
-            n += 1
-    return n
+@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
+def cross_entropy_counts_fwd_bwd(scores, counts, target_pos, grad_scale, grad, lane_loss):
+    """Cross-entropy without log-q, in column-multiplicity form: no gather/scatter, one contiguous pass per lane.
+
+    ``scores`` (B, U) holds each distinct column item once; ``counts`` (U,) float32 says how many columns it
+    fills (>= 1); lane b's target is ``target_pos[b]``. Same result as `loss_fwd_bwd` on the expanded columns.
+    """
+    n_lanes, n_unique = scores.shape
+    scale = _F(grad_scale)
+    e = np.empty(n_unique, dtype=np.float32)
+    for b in range(n_lanes):
+        row = scores[b]
+        m = row[0]
+        for u in range(n_unique):
+            m = max(m, row[u])
+        z = _F(0.0)
+        for u in range(n_unique):
+            e[u] = counts[u] * _exp(row[u] - m)
+            z += e[u]
+        t = target_pos[b]
+        p_t = _exp(row[t] - m) / z
+        lane_loss[b] = -math.log(p_t + _EPS)
+        ratio = _F(p_t / (p_t + _EPS))
+        c = ratio * scale / z
+        out = grad[b]
+        for u in range(n_unique):
+            out[u] = c * e[u]
+        out[t] -= ratio * scale

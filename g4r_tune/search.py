@@ -31,9 +31,10 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
+from g4r_tune.cluster import check_reachable  # noqa: E402
 from g4r_tune.errors import G4RTuneError, SearchError  # noqa: E402
 from g4r_tune.space import DefineByRun, optuna_final_state  # noqa: E402
-from g4r_tune.spec import SearchSpec  # noqa: E402
+from g4r_tune.spec import SearchSpec, parse_spec  # noqa: E402
 from g4r_tune.trainable import TrialData, hyperparams_from_config, ray_trainable  # noqa: E402
 
 SPEC_FILE, SUMMARY_FILE, TRIALS_FILE = "g4r_spec.yaml", "g4r_search.json", "g4r_trials.json"
@@ -80,6 +81,7 @@ class SearchOutcome:
     epochs_used: int
     epoch_budget: int
     wall_seconds: float
+    complete: bool = True  # every trial ended (False after an interruption: continue with --resume)
 
 
 class AshaAwareOptunaSearch(OptunaSearch):
@@ -245,6 +247,7 @@ def prepare_data(spec: SearchSpec, experiment_dir: Path) -> tuple[TrialData, dic
         max_epochs=spec.asha.max_epochs,
         threads=max(1, int(spec.resources.cpus_per_trial)),
         seed=spec.search.seed,
+        device="cuda" if spec.resources.gpus_per_trial > 0 else "cpu",
         valid_dropped_unknown=valid.n_dropped_unknown,
     )
     return data, {k: str(v) for k, v in files.items() if v is not None}
@@ -289,12 +292,15 @@ def _quiet_logs(experiment_dir: Path) -> None:
         logger.propagate = False
 
 
-def _make_searcher(spec: SearchSpec, experiment_dir: Path) -> AshaAwareOptunaSearch:
+def _make_searcher(
+    spec: SearchSpec, experiment_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
+) -> AshaAwareOptunaSearch:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = spec.search.num_samples
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
-    )
+    if sampler is None:  # a few random trials first, then TPE; constant_liar spreads concurrent proposals
+        sampler = optuna.samplers.TPESampler(
+            seed=spec.search.seed, n_startup_trials=max(2, min(10, n // 3)), constant_liar=True
+        )
     storage = JournalStorage(JournalFileBackend(str(experiment_dir / JOURNAL_FILE)))
     return AshaAwareOptunaSearch(
         space=DefineByRun(spec),
@@ -334,8 +340,15 @@ def run_search(
     replay: bool = False,
     progress: Callable[[SearchProgress], None] | None = None,
     trainable: Callable[..., None] = ray_trainable,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    early_stopping: bool = True,
 ) -> SearchOutcome:
-    """Run (or with ``resume`` continue) the search of ``spec`` into ``<storage>/<name>/``."""
+    """Run (or with ``resume`` continue) the search of ``spec`` into ``<storage>/<name>/``.
+
+    ``sampler`` replaces the seeded TPE sampler and ``early_stopping=False`` replaces ASHA by running every trial to
+    ``max_epochs``: both exist for baselines (benchmarks/search_efficiency.py compares against random search).
+    """
+    check_reachable(spec.ray.address)  # before any work: ray.init would retry an unreachable address for minutes
     experiment_dir = spec.experiment_dir()
     can_restore = experiment_dir.is_dir() and tune.Tuner.can_restore(str(experiment_dir))
     if resume and not can_restore:
@@ -346,6 +359,9 @@ def run_search(
             "or choose another name / --storage"
         )
     experiment_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (experiment_dir / SPEC_FILE).is_file():  # the experiment's own settings, where it is now
+        saved = parse_spec(yaml.safe_load((experiment_dir / SPEC_FILE).read_text()), check_files=False)
+        spec = dataclasses.replace(saved, storage=spec.storage, ray=spec.ray)
     if replay:
         spec = dataclasses.replace(spec, search=dataclasses.replace(spec.search, max_concurrent=1))
     if not resume:
@@ -369,7 +385,7 @@ def run_search(
         else:
             tuner = tune.Tuner(
                 wrapped,
-                tune_config=_tune_config(spec, experiment_dir, replay),
+                tune_config=_tune_config(spec, experiment_dir, replay, sampler, early_stopping),
                 run_config=_run_config(spec, experiment_dir),
             )
         tuner.fit()
@@ -382,22 +398,34 @@ def run_search(
         _PROGRESS_SINKS.pop(str(experiment_dir), None)
     wall = time.time() - started
     previous = json.loads((experiment_dir / SUMMARY_FILE).read_text()).get("wall_seconds") or 0.0
-    _write_summary(spec, experiment_dir, status="FINISHED", finished=_now(), wall_seconds=previous + wall)
-    return summarize(spec, experiment_dir, previous + wall)
+    outcome = summarize(spec, experiment_dir, previous + wall)
+    status = "FINISHED" if outcome.complete else "INTERRUPTED"  # e.g. Ctrl-C: Tune stops and saves its state
+    _write_summary(spec, experiment_dir, status=status, finished=_now(), wall_seconds=previous + wall)
+    return outcome
 
 
-def _tune_config(spec: SearchSpec, experiment_dir: Path, replay: bool) -> tune.TuneConfig:
-    scheduler = ASHAScheduler(
-        time_attr="training_iteration",
-        metric=spec.metric,
-        mode=spec.mode,
-        max_t=spec.asha.max_epochs,
-        grace_period=spec.asha.grace_period,
-        reduction_factor=spec.asha.reduction_factor,
-        brackets=1,
+def _tune_config(
+    spec: SearchSpec,
+    experiment_dir: Path,
+    replay: bool,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    early_stopping: bool = True,
+) -> tune.TuneConfig:
+    scheduler = (
+        None
+        if not early_stopping
+        else ASHAScheduler(
+            time_attr="training_iteration",
+            metric=spec.metric,
+            mode=spec.mode,
+            max_t=spec.asha.max_epochs,
+            grace_period=spec.asha.grace_period,
+            reduction_factor=spec.asha.reduction_factor,
+            brackets=1,
+        )
     )
     return tune.TuneConfig(
-        search_alg=_make_searcher(spec, experiment_dir),
+        search_alg=_make_searcher(spec, experiment_dir, sampler),
         scheduler=scheduler,
         num_samples=spec.search.num_samples,
         max_concurrent_trials=1 if replay else spec.search.max_concurrent,
@@ -427,7 +455,9 @@ def summarize(spec: SearchSpec, experiment_dir: Path, wall_seconds: float) -> Se
     """The outcome as recorded in ``g4r_trials.json`` (the same file the report reads)."""
     records = json.loads((experiment_dir / TRIALS_FILE).read_text()) if (experiment_dir / TRIALS_FILE).is_file() else []
     snap = progress_from_records(records, spec, wall_seconds)
+    ended = sum(r["status"] in ("TERMINATED", "ERROR") for r in records)
     return SearchOutcome(
+        complete=ended >= spec.search.num_samples,
         experiment_dir=experiment_dir,
         metric=spec.metric,
         best_value=snap.best_value,

@@ -114,9 +114,15 @@ class LatencySpec:
 
 
 @dataclass(frozen=True)
+class FinalCheckSpec:
+    seeds: int = 3  # seeds per config of the report's retrain on train_full / evaluation on test
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     top_k: int = 3
     latency: LatencySpec = LatencySpec()
+    final: FinalCheckSpec = FinalCheckSpec()
 
 
 @dataclass(frozen=True)
@@ -241,10 +247,12 @@ def parse_spec(raw: Any, *, check_files: bool = True, base_dir: Path | None = No
     ray = _build(RaySpec, top.get("ray") or {}, "ray")
     if ray.address is not None and not isinstance(ray.address, str):
         raise ConfigError(must_be("ray.address", ray.address, 'null (local), "auto", "host:port" or "ray://host:port"'))
-    report_raw = dict(_mapping(top.get("report") or {}, "report", ("top_k", "latency")))
+    report_raw = dict(_mapping(top.get("report") or {}, "report", ("top_k", "latency", "final")))
     latency = _build(LatencySpec, report_raw.pop("latency", None) or {}, "report.latency")
-    report = ReportSpec(latency=latency, **report_raw)
+    final = _build(FinalCheckSpec, report_raw.pop("final", None) or {}, "report.final")
+    report = ReportSpec(latency=latency, final=final, **report_raw)
     _positive_int(report.top_k, "report.top_k")
+    _positive_int(final.seeds, "report.final.seeds")
     if not isinstance(latency.p99_budget_ms, int | float) or latency.p99_budget_ms <= 0:
         raise ConfigError(must_be("report.latency.p99_budget_ms", latency.p99_budget_ms, "> 0"))
     return SearchSpec(

@@ -93,6 +93,7 @@ class Trainer:
         self.optimizer = AdagradMomentum(named, params.learning_rate, params.momentum, fused=self.fast)
         if self.fast:
             self._marker = np.full(data.n_items, -1, dtype=np.int64)
+            self._zeros = np.zeros(0, np.float32)
         self._loss_code = self._k.LOSS_CODES[params.loss] if self.fast else -1
 
     # --- epochs ---------------------------------------------------------------------------------------------
@@ -202,48 +203,61 @@ class Trainer:
         m, p, k = self.model, self.params, self._k
         n = len(inputs)
         y = np.concatenate([targets, samples])
+        n_cols = len(y)
+        # distinct rows in first-seen order with the scored columns first: rows[:n_y] are exactly the items in
+        # y (each scored once, and the only rows of By that get an update); shared input-only items come after
         if m.constrained:
-            rows, inv = self._unique(np.concatenate([inputs, y]))
-            col_pos, in_pos = inv[n:], inv[:n]
+            rows, inv = self._unique(np.concatenate([y, inputs]))
+            col_pos, in_pos = inv[:n_cols], inv[n_cols:]
         else:
             rows, col_pos = self._unique(y)
             table_rows, in_pos = self._unique(np.ascontiguousarray(inputs))
+        n_y = int(col_pos.max()) + 1
         rows_t = torch.from_numpy(rows)
         w = m.Wy.data.index_select(0, rows_t)
-        b = m.By.data.index_select(0, rows_t)
+        w_y = w[:n_y]
+        b_y = m.By.data.index_select(0, rows_t[:n_y])
         source = w if m.constrained else m.input_table.data.index_select(0, torch.from_numpy(table_rows))
-        x = source.index_select(0, torch.from_numpy(in_pos)).requires_grad_()
+        in_pos_t = torch.from_numpy(in_pos)
+        x = source.index_select(0, in_pos_t).requires_grad_()
         out, new_hidden = m.step_from_input(x, hidden, masks)
         out_d = out.detach()
-        scores = torch.addmm(b, out_d, w.T)
+        scores = torch.addmm(b_y, out_d, w_y.T)
         grad = torch.empty_like(scores)
         lane = np.empty(n, dtype=np.float64)
         log_q = self._log_q(torch.from_numpy(targets), torch.from_numpy(samples))
-        offset = np.zeros(len(y), np.float32) if log_q is None else (p.logq * log_q).numpy()
-        k.loss_fwd_bwd(
-            scores.numpy(), col_pos, offset, self._loss_code, p.bpreg, p.elu_param, 1.0 / p.batch_size,
-            grad.numpy(), lane,
-        )  # fmt: skip
-        grad_w = grad.T @ out_d
+        if self._loss_code == 0 and log_q is None:  # plain cross-entropy: column multiplicities, no gather
+            counts = np.bincount(col_pos, minlength=n_y).astype(np.float32)
+            k.cross_entropy_counts_fwd_bwd(scores.numpy(), counts, col_pos[:n], 1.0 / p.batch_size, grad.numpy(), lane)
+        else:
+            offset = self._zero_offset(n_cols) if log_q is None else (p.logq * log_q).numpy()
+            k.loss_fwd_bwd(
+                scores.numpy(), col_pos, offset, self._loss_code, p.bpreg, p.elu_param, 1.0 / p.batch_size,
+                grad.numpy(), lane,
+            )  # fmt: skip
         for prm in self.dense.values():
             prm.grad = None
-        out.backward(grad @ w)
+        out.backward(grad @ w_y)
         opt = self.optimizer
         for name, prm in self.dense.items():
             opt.dense_step(name, prm.grad)
-        # By only gets rows that were scored columns (in constrained mode `rows` also holds input-only items)
-        y_pos = np.empty(len(rows), dtype=np.int64)
-        n_y = k.mark_positions(col_pos, len(rows), y_pos)
-        y_pos_t = torch.from_numpy(y_pos[:n_y])
-        opt.sparse_step("By", rows_t[y_pos_t], grad.sum(0)[y_pos_t])
+        opt.sparse_step("By", rows_t[:n_y], grad.sum(0))
+        grad_w = torch.empty_like(w)
+        grad_w[n_y:].zero_()
+        torch.mm(grad.T, out_d, out=grad_w[:n_y])
         if m.constrained:
-            grad_w.index_add_(0, torch.from_numpy(in_pos), x.grad)
+            grad_w.index_add_(0, in_pos_t, x.grad)
         else:
             grad_x = torch.zeros(len(table_rows), x.shape[1])
-            grad_x.index_add_(0, torch.from_numpy(in_pos), x.grad)
+            grad_x.index_add_(0, in_pos_t, x.grad)
             opt.sparse_step("input_table", torch.from_numpy(table_rows), grad_x)
         opt.sparse_step("Wy", rows_t, grad_w)
         return float(lane.sum()), [h.detach() for h in new_hidden]
+
+    def _zero_offset(self, n_cols: int) -> np.ndarray:
+        if len(self._zeros) < n_cols:
+            self._zeros = np.zeros(n_cols, np.float32)
+        return self._zeros[:n_cols]
 
     # --- checkpoints ----------------------------------------------------------------------------------------
 

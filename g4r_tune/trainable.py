@@ -34,6 +34,7 @@ class TrialData:
     max_epochs: int
     threads: int = 1
     seed: int = 42
+    device: str = "cpu"  # "cuda" when the spec gives trials a GPU
     valid_dropped_unknown: int = 0  # validation events dropped because their item is not in train
     eval_config: EvalConfig = field(default_factory=lambda: EvalConfig(cutoffs=REPORTED_CUTOFFS))
 
@@ -112,7 +113,9 @@ def run_trial(
     torch.set_num_threads(max(1, data.threads))
     _raise_if_diverged_before(ctx)
     train, valid = writable_copy(data.train), writable_copy(data.valid)
-    trainer = make_trainer(params, train, RuntimeConfig(threads=max(1, data.threads), seed=data.seed))
+    trainer = make_trainer(
+        params, train, RuntimeConfig(device=data.device, threads=max(1, data.threads), seed=data.seed)
+    )
     with ctx.restored_checkpoint() as restored:
         if restored is not None:
             trainer.load_state_dict(torch.load(restored / TRAINER_STATE_FILE, weights_only=True))
@@ -174,8 +177,19 @@ class RayTrialContext:
         return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
 
     def trial_dir(self) -> Path | None:
+        """The trial's folder in the experiment storage, shared by all nodes on a cluster, so that a retry on another
+        node sees the divergence note. `get_trial_dir()` is a node-local staging folder in Ray's session dir."""
         from ray import tune
 
+        with contextlib.suppress(Exception):  # a developer API of Ray's: fall back to the local folder if it moved
+            import pyarrow.fs
+            from ray.train._internal.session import get_storage
+
+            storage = get_storage()
+            if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
+                folder = Path(storage.trial_fs_path)
+                folder.mkdir(parents=True, exist_ok=True)
+                return folder
         try:
             return Path(tune.get_context().get_trial_dir())
         except Exception:  # outside a Tune session

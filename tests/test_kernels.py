@@ -83,5 +83,18 @@ def test_unique_rows_first_seen_order_and_marker_restored() -> None:
     assert rows[:n].tolist() == [5, 2, 9, 0]
     assert rows[inv].tolist() == idx.tolist()
     assert (marker == -1).all()
-    out = np.empty(4, np.int64)
-    assert kernels.mark_positions(np.array([3, 1, 3]), 4, out) == 2 and out[:2].tolist() == [1, 3]
+
+
+def test_cross_entropy_counts_form_matches_expanded_columns() -> None:
+    rng = np.random.default_rng(4)
+    n_lanes, n_unique = 7, 25
+    cols = np.r_[rng.integers(0, n_unique, n_lanes), np.arange(n_unique), rng.integers(0, n_unique, 30)]
+    scores = (rng.standard_normal((n_lanes, n_unique)) * 3).astype(np.float32)
+    want_grad, want_loss = np.empty_like(scores), np.empty(n_lanes)
+    zeros = np.zeros(len(cols), np.float32)
+    kernels.loss_fwd_bwd(scores, cols.astype(np.int64), zeros, 0, 0.0, 0.0, 0.25, want_grad, want_loss)
+    grad, loss = np.empty_like(scores), np.empty(n_lanes)
+    counts = np.bincount(cols, minlength=n_unique).astype(np.float32)
+    kernels.cross_entropy_counts_fwd_bwd(scores, counts, cols[:n_lanes].astype(np.int64), 0.25, grad, loss)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-7)

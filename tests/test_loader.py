@@ -144,3 +144,21 @@ def test_shared_serenade_toy_loads_with_its_published_counts(shared_data: Path) 
     assert (train.data.n_events, train.data.n_sessions, train.data.n_items) == (83_715, 17_584, 8_676)
     test = load_sessions(folder / "serenade_toy_test.tsv", train.data.item_index)
     assert test.n_dropped_unknown == 0 and test.data.n_events == 2_010
+
+
+def test_fast_path_for_sorted_input_builds_the_same_sessions() -> None:
+    from g4r_tune.data.sessions import SessionData
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    sid = rng.integers(0, 300, n)
+    time = rng.integers(0, 500, n).astype(float)  # many ties, within and across sessions
+    item = rng.integers(0, 50, n)
+    index = ItemIndex.from_ids(np.arange(50))
+    shuffled = SessionData.from_arrays(sid, item, time, index)  # general path
+    order = np.lexsort((time, sid))
+    grouped = SessionData.from_arrays(sid[order], item[order], time[order], index)  # fast path
+    for field in ("items", "offsets", "times", "session_ids"):
+        assert getattr(grouped, field).tolist() == getattr(shuffled, field).tolist()
+    starts = shuffled.times[shuffled.offsets[:-1]]
+    assert np.all(np.diff(starts) >= 0)

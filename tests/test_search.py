@@ -206,3 +206,39 @@ def _kill_group(pgid: int) -> None:
     """Ray processes the killed driver started (its own session): end them, they are ours."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_diverging_trial_ends_as_error_and_the_search_goes_on(tmp_path: Path, ray_shutdown) -> None:
+    from _search_util import DIVERGE_LR, fake_ray_trainable, ship_this_module_to_ray
+
+    from g4r_tune.search import run_search
+
+    ship_this_module_to_ray()
+    raw = base_spec(storage=str(tmp_path))
+    raw["space"]["learning_rate"] = {"type": "categorical", "choices": [0.05, DIVERGE_LR]}
+    warm = [{"learning_rate": DIVERGE_LR}, {"learning_rate": 0.05}]
+    raw["search"] = {**raw["search"], "num_samples": 2, "warm_start": warm}
+    outcome = run_search(parse_spec(raw), trainable=fake_ray_trainable)
+    records = {r["trial_id"]: r for r in _records(tmp_path / "t")}
+    errored = [r for r in records.values() if r["status"] == "ERROR"]
+    assert errored and all("training diverged" in r["error"] for r in errored)
+    assert all(r["config"]["learning_rate"] == DIVERGE_LR for r in errored)
+    assert outcome.n_trials == 2 and outcome.best_value is not None  # the other one ran to the end
+    assert all(r["status"] == "TERMINATED" for r in records.values() if r["config"]["learning_rate"] != DIVERGE_LR)
+    states = {t.state.name for t in _load_study(tmp_path, "t").trials}
+    assert "FAIL" in states
+
+
+def test_existing_experiment_needs_resume_and_resume_needs_one(tmp_path: Path) -> None:
+    from g4r_tune.errors import SearchError
+    from g4r_tune.search import run_search
+
+    spec = parse_spec(base_spec(storage=str(tmp_path)))
+    with pytest.raises(SearchError, match="nothing to resume"):
+        run_search(spec, resume=True)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "tuner.pkl").write_bytes(b"")  # what Tune leaves in an experiment folder
+    with pytest.raises(SearchError, match="already exists: continue it with --resume"):
+        run_search(spec)
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["tuner.pkl"]  # nothing touched

@@ -39,6 +39,7 @@ def _params(**kw) -> Hyperparams:
     [
         {"loss": "bpr-max", "dropout_p_embed": 0.3, "dropout_p_hidden": 0.1, "sample_alpha": 0.4},
         {"loss": "cross-entropy", "logq": 1.0, "momentum": 0.0},
+        {"loss": "cross-entropy", "dropout_p_hidden": 0.2},
         {"loss": "top1"},
         {"loss": "top1-max", "layers": (16, 12)},
         {"loss": "bpr", "elu_param": 0.0},
@@ -46,7 +47,17 @@ def _params(**kw) -> Hyperparams:
         {"loss": "bpr-max", "constrained_embedding": False, "embedding": 0, "dropout_p_embed": 0.2},
         {"loss": "bpr-max", "n_sample": 0},
     ],
-    ids=["bprmax-drop", "xe-logq", "top1", "top1max-2layers", "bpr", "xe-separate", "bprmax-onehot", "no-samples"],
+    ids=[
+        "bprmax-drop",
+        "xe-logq",
+        "xe",
+        "top1",
+        "top1max-2layers",
+        "bpr",
+        "xe-separate",
+        "bprmax-onehot",
+        "no-samples",
+    ],
 )
 def test_fast_engine_matches_reference(small_data, extra: dict) -> None:
     params = _params(**extra)

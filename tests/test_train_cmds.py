@@ -130,3 +130,26 @@ def test_test_file_without_known_items_fails_before_training(tsvs, tmp_path: Pat
     assert main(["train", str(train), "-ps", SMALL, "-t", str(unknown)]) == 1
     captured = capsys.readouterr()
     assert "nothing to evaluate" in _one_line(captured.err) and "epoch" not in captured.out
+
+
+@pytest.mark.slow
+def test_real_test_split_smaller_than_the_eval_batch(shared_data: Path, tmp_path: Path) -> None:
+    """serenade_toy's test split has 478 sessions (< 512 lanes, where the reference crashes); beat popularity."""
+    import numpy as np
+
+    from g4r_tune.data.loader import load_sessions
+
+    folder = shared_data / "serenade_toy"
+    train, test = folder / "serenade_toy_train_full.tsv", folder / "serenade_toy_test.tsv"
+    out = tmp_path / "real.json"
+    params = "loss=cross-entropy,layers=64,batch_size=128,n_sample=512,n_epochs=1"
+    assert main(["train", str(train), "-t", str(test), "-ps", params, "-m", "20", "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    train_data = load_sessions(train).data
+    test_data = load_sessions(test, train_data.item_index).data
+    assert result["n_predictions"] == test_data.n_predictions
+    popular = np.argsort(-train_data.item_support(), kind="stable")[:20]
+    is_target = np.ones(test_data.n_events, dtype=bool)
+    is_target[test_data.offsets[:-1]] = False  # every event but each session's first is a target
+    popularity_recall = np.isin(test_data.items[is_target], popular).mean()
+    assert result["metrics"]["recall@20"] > 3 * popularity_recall

@@ -26,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        Console(stderr=True).print(f"[bold red]error:[/] {message}  (see `{self.prog} --help`)", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {message}  (see `{self.prog} --help`)", highlight=False
+        )
         raise SystemExit(EXIT_USAGE)
 
 
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     console = Console(stderr=False)
-    err_console = Console(stderr=True)
+    err_console = Console(stderr=True, soft_wrap=True)  # one line, never wrapped
     try:
         return int(args.func(args, console) or 0)
     except G4RTuneError as err:

@@ -54,6 +54,9 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         f"{outcome.wall_seconds:.0f} s. Results: {outcome.experiment_dir}",
         highlight=False,
     )
+    if not outcome.complete:
+        console.print("[yellow]the search was interrupted[/]: rerun the same command with --resume to continue it")
+        return 1
     if args.no_report:
         return 0
     return _report(outcome.experiment_dir, console, verbose=getattr(args, "verbose", False))
@@ -62,12 +65,13 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 def _report(experiment_dir: Path, console: Console, verbose: bool) -> int:
     """Run the report generator when it is available; a failing report never loses the search results."""
     try:
-        from g4r_tune.report import generate_report  # type: ignore[attr-defined]
+        from g4r_tune.report import generate_report
     except ImportError:
         console.print("[dim]report generator not available in this build; results are kept as they are[/]")
         return 0
     try:
-        out = generate_report(experiment_dir)
+        with console.status("writing the report ...") as status:
+            out = generate_report(experiment_dir, progress=lambda msg: status.update(f"report: {msg}"))
     except Exception as err:  # the search is done and saved: say so, and point at the retry
         if verbose:
             console.print_exception(show_locals=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from g4r_tune.data.sessions import ItemIndex, SessionData
+from g4r_tune.data.sessions import ItemIndex, SessionData, is_grouped_and_time_ordered
 from g4r_tune.errors import DataError
 
 SESSION, ITEM, TIME = "SessionId", "ItemId", "Time"  # canonical column names inside g4r-tune
@@ -129,16 +129,6 @@ def sessions_from_frame(frame: pd.DataFrame, item_index: ItemIndex | None = None
         )
         data = _drop_sessions(data, short)
     return LoadResult(data, n_unknown, notes, n_short)
-
-
-def is_grouped_and_time_ordered(session_ids: np.ndarray, times: np.ndarray) -> bool:
-    """True when each session's events are contiguous and in non-decreasing time (GRU4Rec's file order)."""
-    if len(session_ids) < 2:
-        return True
-    change = session_ids[1:] != session_ids[:-1]
-    if np.any(~change & (times[1:] < times[:-1])):
-        return False
-    return bool(pd.Index(session_ids[np.r_[True, change]]).is_unique)
 
 
 def datetime_to_seconds(stamps: pd.Series) -> np.ndarray:

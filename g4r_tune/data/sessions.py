@@ -140,13 +140,29 @@ class SessionData:
         n = len(item_idx)
         if n == 0:
             return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), times[:0], session_ids[:0], item_index)
-        order = np.lexsort((times, session_ids))  # by session, then time (stable for equal times)
-        sid, itm, tim = session_ids[order], item_idx[order], times[order]
+        if is_grouped_and_time_ordered(session_ids, times):  # the usual file order: skip the O(n log n) sort
+            sid, itm, tim = session_ids, item_idx, times
+        else:
+            order = np.lexsort((times, session_ids))  # by session, then time (stable for equal times)
+            sid, itm, tim = session_ids[order], item_idx[order], times[order]
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
         lengths = np.diff(np.r_[starts, n])
-        # order sessions by their first event's time (ties: by session id order, which is stable)
-        session_order = np.argsort(tim[starts], kind="stable")
+        # order sessions by their first event's time (ties: by session id)
+        session_order = np.lexsort((sid[starts], tim[starts]))
+        if np.all(session_order[1:] > session_order[:-1]):
+            offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+            return cls(itm, offsets, tim, sid[starts], item_index)
         new_starts, new_lengths = starts[session_order], lengths[session_order]
         take = np.repeat(new_starts - np.r_[0, np.cumsum(new_lengths)[:-1]], new_lengths) + np.arange(n)
         offsets = np.r_[0, np.cumsum(new_lengths)].astype(np.int64)
         return cls(itm[take], offsets, tim[take], sid[new_starts], item_index)
+
+
+def is_grouped_and_time_ordered(session_ids: np.ndarray, times: np.ndarray) -> bool:
+    """True when each session's events are contiguous and in non-decreasing time (GRU4Rec's file order)."""
+    if len(session_ids) < 2:
+        return True
+    change = session_ids[1:] != session_ids[:-1]
+    if np.any(~change & (times[1:] < times[:-1])):
+        return False
+    return bool(pd.Index(session_ids[np.r_[True, change]]).is_unique)

@@ -2,12 +2,14 @@
 
 How a session is generated (all draws from one seeded generator, vectorised over sessions step by step):
 - items belong to topics; item popularity follows a power law (Zipf, exponent ``_ZIPF``);
-- every item has a short successor list for each of ``_VARIANTS`` hidden session "intents"; successors are
-  mostly in the item's topic, some in the next topic (topic drift);
-- each session draws an intent once; every step follows the current item's successor list for that intent
-  (``_P_FOLLOW``), or browses a popular item of the current topic (``_P_TOPIC``), or clicks a globally popular item.
-A first-order Markov model sees the intents mixed; a sequence model can infer the intent from earlier clicks, so
-beating Markov is possible but not trivial, while popularity alone is far behind.
+- every item has a short successor list for each of ``_VARIANTS`` hidden session "intents"; the successors for
+  intent v are items of intent class v, mostly in the item's topic, some in the next topic (topic drift);
+- each session draws an intent once; every step goes back to the item before the last (``_P_BACK``), or follows
+  the current item's successor list for that intent (``_P_FOLLOW``), or browses a popular item of the current topic
+  (``_P_TOPIC``), or clicks a globally popular item.
+A first-order Markov model cannot see going back, and after a browsing or noise click it sees the intents mixed; a
+sequence model can remember both from earlier clicks, so beating Markov is possible but not trivial, while
+popularity is far behind.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _VARIANTS = 3  # hidden session intents
 _SUCCESSORS = 4  # successor list length per item and intent
 _SLOT_WEIGHTS = np.array([0.45, 0.25, 0.18, 0.12])
 _P_DRIFT = 0.25  # share of successors taken from the neighbouring topic
-_P_FOLLOW, _P_TOPIC = 0.6, 0.25  # the rest (0.15) is global popularity noise
+_P_BACK, _P_FOLLOW, _P_TOPIC = 0.1, 0.55, 0.22  # the rest (0.13) is global popularity noise
 _MEAN_EXTRA_LENGTH = 4.0  # session length = 2 + geometric with this mean
 _START = 1_704_067_200.0  # 2024-01-01 00:00:00 UTC
 SYNTH_SPLIT = SplitConfig(test_days=1.0, valid_days=1.0, min_item_support=5, min_session_length=2, dedup=True)
@@ -64,14 +66,18 @@ def generate_clicks(cfg: SynthConfig = SynthConfig()) -> pd.DataFrame:
     popularity[rng.permutation(n_items)] = np.arange(1, n_items + 1, dtype=np.float64) ** -_ZIPF
     popularity /= popularity.sum()
     topic = rng.integers(0, n_topics, size=n_items)
+    item_intent = rng.integers(0, _VARIANTS, size=n_items)
     in_topic = _TopicSampler(topic, popularity, n_topics)
-    successor_pool = _TopicSampler(topic, np.sqrt(popularity), n_topics)
+    # successors under intent v are items of intent class v: a sequence model can carry the session's intent
+    # past a browsing or noise click, while a first-order model only sees the current item
+    successor_pool = _TopicSampler(topic * _VARIANTS + item_intent, np.sqrt(popularity), n_topics * _VARIANTS)
 
     # successors[v, i, k]: the k-th successor of item i under intent v
     shape = (_VARIANTS, n_items, _SUCCESSORS)
     drift = rng.random(shape) < _P_DRIFT
     successor_topic = np.where(drift, (topic[None, :, None] + 1) % n_topics, topic[None, :, None])
-    successors = successor_pool.sample(successor_topic.ravel(), rng).reshape(shape)
+    groups = successor_topic * _VARIANTS + np.arange(_VARIANTS)[:, None, None]
+    successors = successor_pool.sample(groups.ravel(), rng).reshape(shape)
 
     n = cfg.n_sessions
     lengths = 2 + rng.geometric(1.0 / (1.0 + _MEAN_EXTRA_LENGTH), size=n) - 1
@@ -86,7 +92,10 @@ def generate_clicks(cfg: SynthConfig = SynthConfig()) -> pd.DataFrame:
         followed = successors[intent, current, slot]
         browsed = in_topic.sample(topic[current], rng)
         noise = rng.choice(n_items, size=n, p=popularity)
-        current = np.where(u < _P_FOLLOW, followed, np.where(u < _P_FOLLOW + _P_TOPIC, browsed, noise))
+        back = clicks[:, step - 2] if step >= 2 else followed  # going back to the item before the last
+        current = np.select(
+            [u < _P_BACK, u < _P_BACK + _P_FOLLOW, u < _P_BACK + _P_FOLLOW + _P_TOPIC], [back, followed, browsed], noise
+        )
         clicks[:, step] = current
 
     starts = np.sort(_START + rng.random(n) * (cfg.days * DAY - 3600.0))
