@@ -1,14 +1,15 @@
 """Training speed and peak memory of g4r-tune's trainer (and optionally the reference GRU4Rec, same data, same run).
 
     python benchmarks/train_speed.py [--repeats 3] [--threads 1 2] [--configs a b]
-        [--reference DIR --reference-python /work/refenv/bin/python [--reference-events 150000]]
+        [--reference DIR --reference-python /work/refenv/bin/python [--reference-events 60000]]
 
 Data: a seeded 460k-event / ~20.3k-item click log (Zipf popularity, Markov-like sessions; _synth_clicks.py).
 Each measurement runs in a fresh subprocess (clean peak RSS): a trainer on the full data set, 100 warm-up
 mini-batches, then events/s over the next ``--steps`` mini-batches (steady state, like the reference's per-epoch
 figure; the shrinking tail of an epoch is not included). Medians over interleaved repeats: the machine is shared.
-The reference (run.py, unmodified, `-d cpu`, 1 epoch) trains on the first ``--reference-events`` events of the same
-data written as TSV; its own "e/s" epoch figure is used (it excludes its set-up and its first sample-cache fill).
+The reference (run.py, unmodified, `-d cpu`, 1 epoch) trains on the same data written as TSV (all of it by default,
+or the first ``--reference-events`` events for a shorter run); its own per-epoch "e/s" figure is used (it excludes
+its set-up and its first sample-cache fill).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def run_reference(ref_dir: Path, python: str, config: str, threads: int, n_event
         from _synth_clicks import synth_sessions
 
         data = synth_sessions()
-        cut = int(np.searchsorted(data.offsets, n_events))
+        cut = min(int(np.searchsorted(data.offsets, n_events)), data.n_sessions)
         sess = np.repeat(np.arange(cut), np.diff(data.offsets[: cut + 1]))
         items = data.items[: data.offsets[cut]]
         with path.open("w") as fh:
@@ -155,7 +156,7 @@ def main() -> None:
     ap.add_argument("--engine", default="auto", choices=["auto", "fast", "reference"])
     ap.add_argument("--reference", type=Path, help="checkout of the reference GRU4Rec_PyTorch_Official")
     ap.add_argument("--reference-python", default=sys.executable, help="python with numpy<2 / pandas<3")
-    ap.add_argument("--reference-events", type=int, default=150_000)
+    ap.add_argument("--reference-events", type=int, default=460_001, help="the reference trains on this many events")
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--json", type=Path, help="write all measurements here")
     ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "THREADS", "STEPS"), help=argparse.SUPPRESS)

@@ -50,13 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     """`g4r-tune SPEC.yaml ...` is short for `g4r-tune search SPEC.yaml ...`."""
+    commands = _command_names()
     for i, arg in enumerate(argv):
         if arg.startswith("-"):
             continue
-        if arg.endswith((".yaml", ".yml")) or (os.path.isfile(arg) and arg not in search_cmds.SUBCOMMANDS):
+        if arg not in commands and (arg.endswith((".yaml", ".yml")) or os.path.isfile(arg)):
             return [*argv[:i], "search", *argv[i:]]
         return argv
     return argv
+
+
+def _command_names() -> set[str]:
+    parser = build_parser()
+    return {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
