@@ -72,7 +72,8 @@ def test_best_so_far_pareto_and_ci() -> None:
     assert front == [True, True, False, False, True]
     mean, half = analysis.mean_ci95([0.40, 0.42, 0.44])
     assert mean == pytest.approx(0.42) and half == pytest.approx(4.303 * 0.02 / math.sqrt(3))
-    assert analysis.mean_ci95([0.5]) == (0.5, 0.0)
+    mean_one, half_one = analysis.mean_ci95([0.5])
+    assert mean_one == 0.5 and math.isnan(half_one)
 
 
 def test_t_quantiles_match_scipy() -> None:

@@ -240,12 +240,12 @@ def pareto_front(latency: Sequence[float], quality: Sequence[float], mode: str =
 
 
 def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and the half-width of its two-sided 95% Student-t interval (0 for a single value)."""
+    """Mean and the half-width of its two-sided 95% Student-t interval (NaN for a single value: no interval)."""
     arr = np.asarray(values, dtype=float)
     if len(arr) == 0:
         return math.nan, math.nan
     if len(arr) == 1:
-        return float(arr[0]), 0.0
+        return float(arr[0]), math.nan
     df = len(arr) - 1
     t = _T975[df - 1] if df <= len(_T975) else 1.96
     return float(arr.mean()), float(t * arr.std(ddof=1) / math.sqrt(len(arr)))

@@ -105,7 +105,7 @@ def recommendation(f: Facts) -> str:
     final = next((r for r in f.final_rows if r.trial_id == choice["trial_id"] and "recall@20" in r.test), None)
     if final is not None:
         mean, half = final.test["recall@20"]
-        parts.append(f"held-out test Recall@20 {mean:.4f} ± {half:.4f} over {final.n_seeds} seeds")
+        parts.append(f"held-out test Recall@20 {_ci((mean, half))} over {final.n_seeds} seed(s)")
     return "; ".join(parts) + "."
 
 
@@ -395,6 +395,8 @@ def comparison(rows: list[dict[str, Any]]) -> list[Any]:
 def _ci(value: tuple[float, float] | None) -> str:
     if value is None or math.isnan(value[0]):
         return "–"
+    if math.isnan(value[1]):  # a single seed has no interval
+        return f"{value[0]:.4f} (1 seed, no interval)"
     return f"{value[0]:.4f} ± {value[1]:.4f}"
 
 
