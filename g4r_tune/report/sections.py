@@ -395,8 +395,8 @@ def comparison(rows: list[dict[str, Any]]) -> list[Any]:
 def _ci(value: tuple[float, float] | None) -> str:
     if value is None or math.isnan(value[0]):
         return "–"
-    if math.isnan(value[1]):  # a single seed has no interval
-        return f"{value[0]:.4f} (1 seed, no interval)"
+    if math.isnan(value[1]):  # a single seed has no interval (the seeds column says 1)
+        return f"{value[0]:.4f}"
     return f"{value[0]:.4f} ± {value[1]:.4f}"
 
 
