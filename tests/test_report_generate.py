@@ -175,7 +175,9 @@ def test_cli_report_over_two_experiments_has_the_comparison(built, tmp_path: Pat
 
 
 def test_cli_report_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", str(tmp_path)]) == 1
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "g4r_trials.json" in err and "Traceback" not in err
-    assert main(["report", str(tmp_path), "--top-k", "0"]) in (1, 2)
+    assert not out.exists()  # nothing written for an unreadable experiment
+    assert main(["report", str(tmp_path), "--top-k", "0", "--out", str(out)]) in (1, 2)

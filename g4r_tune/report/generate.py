@@ -77,8 +77,8 @@ def generate_report(
         if out_dir is not None
         else Path("reports") / "_".join(Path(d).resolve().name for d in experiment_dirs)
     )
+    experiments = [read_experiment(d) for d in experiment_dirs]  # read (and fail) before writing anything
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    experiments = [read_experiment(d) for d in experiment_dirs]
     several = len(experiments) > 1
     all_facts = []
     for exp in experiments:
