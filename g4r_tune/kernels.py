@@ -192,26 +192,6 @@ def adagrad_rows(param, acc, vel, rows, grad, lr, momentum):
                 p[j] -= lr32 * g[j] / np.sqrt(aj + eps)
 
 
-@numba.njit(cache=True, fastmath=_FAST, error_model="numpy")
-def adagrad_dense(param, acc, vel, grad, lr, momentum):
-    """In place on flat arrays."""
-    lr32 = _F(lr)
-    mom = _F(momentum)
-    eps = _F(1e-6)
-    if momentum > 0:
-        for j in range(param.shape[0]):
-            aj = acc[j] + grad[j] * grad[j]
-            acc[j] = aj
-            vj = mom * vel[j] + lr32 * grad[j] / np.sqrt(aj + eps)
-            vel[j] = vj
-            param[j] -= vj
-    else:
-        for j in range(param.shape[0]):
-            aj = acc[j] + grad[j] * grad[j]
-            acc[j] = aj
-            param[j] -= lr32 * grad[j] / np.sqrt(aj + eps)
-
-
 @numba.njit(cache=True)
 def unique_rows(idx, marker, rows_out, inv_out):
     """Distinct values of ``idx`` in first-seen order (into ``rows_out``) and each entry's position among them.

@@ -8,10 +8,12 @@ the fused in-place kernels of `g4r_tune.kernels`; the torch versions here are th
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 ADAGRAD_EPS = 1e-6
+_FIRST_ROW = np.zeros(1, dtype=np.int64)  # row index of a dense tensor viewed as one row
 
 
 class AdagradMomentum:
@@ -33,10 +35,11 @@ class AdagradMomentum:
     def dense_step(self, name: str, grad: Tensor) -> None:
         param, acc = self.params[name], self.acc[name]
         if self.fused:
+            # the whole tensor as one row of the sparse row kernel: same arithmetic, one kernel to maintain
             vel = self.vel.get(name, acc)
-            self._kernels.adagrad_dense(
-                param.view(-1).numpy(), acc.view(-1).numpy(), vel.view(-1).numpy(),
-                grad.contiguous().view(-1).numpy(), self.lr, self.momentum,
+            self._kernels.adagrad_rows(
+                param.view(1, -1).numpy(), acc.view(1, -1).numpy(), vel.view(1, -1).numpy(),
+                _FIRST_ROW, grad.contiguous().view(1, -1).numpy(), self.lr, self.momentum,
             )  # fmt: skip
             return
         acc.add_(grad * grad)
