@@ -103,16 +103,22 @@ def validate_cluster_config(path: str | Path) -> ClusterConfigCheck:
     provider_type = str(provider.get("type", "?")) if isinstance(provider, Mapping) else "?"
     validators = _ray_validators()
     if isinstance(validators, str):
-        return ClusterConfigCheck(
-            path=str(path),
-            cluster_name=str(raw.get("cluster_name", "?")),
-            provider=provider_type,
-            node_types=_summarise(raw),
-            max_workers=raw.get("max_workers"),
-            schema_checked=False,
-            note=f"schema NOT checked: {validators}; `ray up` will check it",
-        )
-    prepare_config, validate_config = validators
+        config, note = raw, f"schema NOT checked: {validators}; `ray up` will check it"
+    else:
+        config, note = _prepare_and_validate(path, raw, *validators), ""
+    return ClusterConfigCheck(
+        path=str(path),
+        cluster_name=str(config.get("cluster_name", "?")),
+        provider=provider_type,
+        node_types=_summarise(config),
+        max_workers=config.get("max_workers"),
+        schema_checked=not note,
+        note=note,
+    )
+
+
+def _prepare_and_validate(path: Path, raw: dict[str, Any], prepare_config: Any, validate_config: Any) -> dict:
+    """Ray's own launcher checks (fills defaults, then the JSON schema); errors become one ConfigError line."""
     autoscaler_log = logging.getLogger("ray.autoscaler")
     level = autoscaler_log.level
     autoscaler_log.setLevel(logging.WARNING)  # Ray logs each default it fills in at INFO
@@ -128,14 +134,7 @@ def validate_cluster_config(path: str | Path) -> ClusterConfigCheck:
         raise ConfigError(f"{path}: {detail}") from None
     finally:
         autoscaler_log.setLevel(level)
-    return ClusterConfigCheck(
-        path=str(path),
-        cluster_name=str(prepared.get("cluster_name", "?")),
-        provider=provider_type,
-        node_types=_summarise(prepared),
-        max_workers=prepared.get("max_workers"),
-        schema_checked=True,
-    )
+    return prepared
 
 
 @dataclass(frozen=True)
