@@ -48,9 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _normalise_argv(argv: list[str]) -> list[str]:
+def _normalise_argv(argv: list[str], commands: set[str]) -> list[str]:
     """`g4r-tune SPEC.yaml ...` is short for `g4r-tune search SPEC.yaml ...`."""
-    commands = _command_names()
     for i, arg in enumerate(argv):
         if arg.startswith("-"):
             continue
@@ -60,14 +59,13 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def _command_names() -> set[str]:
-    parser = build_parser()
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
     return {name for action in parser._subparsers._group_actions for name in action.choices}  # type: ignore[union-attr]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv), _command_names(parser))
     args = parser.parse_args(args_list)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -7,8 +7,6 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-SUBCOMMANDS: tuple[str, ...] = ("cluster",)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the top-level parser."""

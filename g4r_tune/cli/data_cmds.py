@@ -14,7 +14,6 @@ from rich.table import Table
 
 from g4r_tune.errors import ConfigError, DataError, must_be
 
-SUBCOMMANDS: tuple[str, ...] = ("data",)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$")
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 

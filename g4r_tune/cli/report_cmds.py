@@ -13,8 +13,6 @@ from rich.table import Table
 
 from g4r_tune.errors import ConfigError, DataError
 
-SUBCOMMANDS: tuple[str, ...] = ("report", "latency")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add `report` and `latency` to the top-level parser."""

@@ -12,8 +12,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-SUBCOMMANDS: tuple[str, ...] = ("search",)
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's subcommands to the top-level parser."""

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from g4r_tune.evaluate import EvalResult
     from g4r_tune.train import EpochStats, Trainer
 
-SUBCOMMANDS: tuple[str, ...] = ("train", "eval")
 DEFAULT_CUTOFFS = [1, 5, 10, 20]
 
 
