@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from g4r_tune.errors import ConfigError, must_be
@@ -255,6 +255,5 @@ __all__ = [
     "EvalConfig",
     "Hyperparams",
     "RuntimeConfig",
-    "field",
     "hyperparam_names",
 ]
